@@ -1,0 +1,56 @@
+from django.db import models
+
+
+class AuditError(Exception):
+    pass
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditError("audit events are append-only")
+
+    def delete(self):
+        raise AuditError("audit events are append-only")
+
+
+class AuditEvent(models.Model):
+    """One entry of the hash chain: ``hash = sha256(prev_hash + canonical JSON of the event)``."""
+
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.CharField(max_length=150, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64)
+    target_id = models.CharField(max_length=255)
+    model_name = models.CharField(max_length=255, blank=True, db_index=True)
+    version = models.IntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["model_name", "version", "seq"])]
+
+    def __str__(self):
+        return f"#{self.seq} {self.actor} {self.action} {self.target_type}:{self.target_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AuditError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditError("audit events are append-only")
+
+
+class AuditChainHead(models.Model):
+    """A single row locked by every append, so concurrent writers never fork the chain."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self):
+        return f"head #{self.seq}"

@@ -1,0 +1,146 @@
+"""Shared fixtures: real MLflow stores (a SQLite file in a temp dir, or a real ``mlflow server``)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import warnings
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MlflowServer:
+    """A real ``mlflow server`` on 127.0.0.1 in its own process group; can be stopped and restarted."""
+
+    def __init__(self, root: Path, env: dict | None = None):
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db = root / "mlflow.db"
+        self.artifacts = root / "artifacts"
+        self.extra_env = env or {}
+        self.process = None
+
+    def start(self, timeout: float = 90):
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **self.extra_env}
+        log = open(self.root / "server.log", "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{self.db}",
+                "--artifacts-destination",
+                str(self.artifacts),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(self.root / 'server.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"mlflow server did not answer /health within {timeout}s")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, settings):
+    """A fresh MLflow SQLite store in a temp dir, used by the portal for this test."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    settings.MLFLOW_TRACKING_URI = uri
+    settings.MLFLOW_ARTIFACT_ROOT = (tmp_path / "artifacts").as_uri()
+    from registry.tests.mlflow_helpers import MlflowWorld
+
+    return MlflowWorld(uri, settings.MLFLOW_ARTIFACT_ROOT)
+
+
+@pytest.fixture
+def mlflow_remote(mlflow_server, settings):
+    """The portal pointed at the session's real ``mlflow server``."""
+    settings.MLFLOW_TRACKING_URI = mlflow_server.url
+    from registry.tests.mlflow_helpers import MlflowWorld
+
+    return MlflowWorld(mlflow_server.url, None)
+
+
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests skip on the local SQLite default, and fail loudly if CI lacks PostgreSQL."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    if os.environ.get("CI"):
+        if any(item.get_closest_marker("postgres") for item in items):
+            raise pytest.UsageError("CI must run on PostgreSQL (DATABASE_URL), but the database is " + connection.vendor)
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def broker_url():
+    """The Redis broker for tests that run a real Celery worker (CI sets PORTAL_TEST_BROKER_URL)."""
+    url = os.environ.get("PORTAL_TEST_BROKER_URL", "")
+    if not url:
+        if os.environ.get("CI"):
+            raise RuntimeError("CI must set PORTAL_TEST_BROKER_URL")
+        import redis
+
+        try:
+            redis.Redis.from_url("redis://127.0.0.1:6379/15").ping()
+        except redis.RedisError:
+            pytest.skip("no Redis on 127.0.0.1:6379 (CI always has one)")
+        url = "redis://127.0.0.1:6379/15"
+    return url
