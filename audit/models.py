@@ -46,11 +46,31 @@ class AuditEvent(models.Model):
         raise AuditError("audit events are append-only")
 
 
+class AuditChainHeadQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditError("the chain head only moves through audit.services.record_many")
+
+    def delete(self):
+        raise AuditError("the chain head only moves through audit.services.record_many")
+
+    def advance(self, *, seq: int, hash: str) -> int:
+        """The append path's one write; on PostgreSQL a trigger also insists the head lands on the newest event."""
+        return super().update(seq=seq, hash=hash)
+
+
 class AuditChainHead(models.Model):
     """A single row locked by every append, so concurrent writers never fork the chain."""
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
 
+    objects = AuditChainHeadQuerySet.as_manager()
+
     def __str__(self):
         return f"head #{self.seq}"
+
+    def save(self, *args, **kwargs):
+        raise AuditError("the chain head only moves through audit.services.record_many")
+
+    def delete(self, *args, **kwargs):
+        raise AuditError("the chain head only moves through audit.services.record_many")

@@ -6,9 +6,13 @@ change and its event commit or roll back together.
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Max, Subquery
 from django.utils import timezone
 
 from .models import AuditChainHead, AuditEvent
@@ -16,6 +20,8 @@ from .models import AuditChainHead, AuditEvent
 GENESIS_HASH = "0" * 64
 
 SYSTEM_ACTORS = ("system:sync", "system:worker", "system:mlflow-webhook")
+ANONYMOUS_PREFIX = "anonymous:"
+ACTOR_MAX_LENGTH = AuditEvent._meta.get_field("actor").max_length
 
 # The one documented list of actions (docs/audit.md).
 ACTIONS = {
@@ -53,32 +59,70 @@ class UnknownAction(ValueError):
 
 def actor_name(actor) -> str:
     if isinstance(actor, str):
-        if not actor.startswith("system:"):
-            raise ValueError(f"a named actor must be one of {SYSTEM_ACTORS}, got {actor!r}")
-        return actor
+        if actor.startswith(("system:", ANONYMOUS_PREFIX)):
+            return actor[:ACTOR_MAX_LENGTH]
+        raise ValueError(
+            f"a named actor must be one of {SYSTEM_ACTORS} or start with {ANONYMOUS_PREFIX!r}, got {actor!r}"
+        )
     return actor.get_username()
+
+
+def anonymous_actor(claimed_username: str) -> str:
+    """The actor of an unauthenticated attempt: the name it claimed, never mistaken for that user."""
+    printable = "".join(ch for ch in str(claimed_username) if ch.isprintable())
+    return (ANONYMOUS_PREFIX + printable)[:ACTOR_MAX_LENGTH]
 
 
 def canonical_json(payload: dict) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def event_payload(event: AuditEvent) -> dict:
+HASHED_FIELDS = ("seq", "created_at", "actor", "action", "target_type", "target_id", "model_name", "version", "data")
+
+
+def _payload(seq, created_at, actor, action, target_type, target_id, model_name, version, data) -> dict:
     return {
-        "seq": event.seq,
-        "created_at": event.created_at.isoformat(),
-        "actor": event.actor,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "model_name": event.model_name,
-        "version": event.version,
-        "data": event.data,
+        "seq": seq,
+        "created_at": created_at.isoformat(),
+        "actor": actor,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "model_name": model_name,
+        "version": version,
+        "data": data,
     }
+
+
+def event_payload(event: AuditEvent) -> dict:
+    return _payload(*(getattr(event, name) for name in HASHED_FIELDS))
 
 
 def compute_hash(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256((prev_hash + canonical_json(event_payload(event))).encode()).hexdigest()
+
+
+def storable(value):
+    """``value`` as the database will hand it back, so the hash computed now still matches on re-reading.
+
+    PostgreSQL's jsonb has no NaN, Infinity or negative zero, prints floats of 1e16 and more as
+    integers (which then read back as ``int``), and rejects NUL characters.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value == 0:
+            return 0.0
+        if abs(value) >= 1e16:
+            return int(Decimal(repr(value)))
+        return value
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -125,11 +169,96 @@ def record_many(events: list[PendingEvent]) -> list[AuditEvent]:
                 target_id=str(pending.target.id),
                 model_name=pending.target.model_name,
                 version=pending.target.version,
-                data=json.loads(canonical_json(pending.data or {})),
+                data=storable(json.loads(canonical_json(pending.data or {}))),
                 prev_hash=prev_hash,
             )
             event.hash = prev_hash = compute_hash(prev_hash, event)
             rows.append(event)
         AuditEvent.objects.bulk_create(rows, batch_size=1000)
-        AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=prev_hash)
+        AuditChainHead.objects.filter(pk=1).advance(seq=seq, hash=prev_hash)
     return rows
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What ``verify_chain`` found: the verified head, or the first ``seq`` that does not hold."""
+
+    count: int
+    head_seq: int
+    head_hash: str
+    head_time: datetime | None = None
+    broken_seq: int | None = None
+    reason: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_seq is None
+
+
+def verify_chain(*, chunk_size: int = 10_000) -> ChainReport:
+    """Walk the chain in ``seq`` order, recomputing every hash; stop at the first event that does not hold.
+
+    The head and the newest ``seq`` are read in one statement, so appends made while the walk runs
+    are neither verified nor mistaken for tampering.
+    """
+    head_seq, head_hash, last_seq = _head_and_last_seq()
+    beyond_head = None
+    if head_seq is None:
+        head_seq = 0
+        if last_seq:
+            beyond_head = _broken(0, GENESIS_HASH, 1, f"the chain head row is missing, yet events reach #{last_seq}")
+    elif last_seq > head_seq:
+        beyond_head = _broken(
+            head_seq,
+            head_hash,
+            head_seq + 1,
+            f"events after the chain head #{head_seq}: inserted outside the append path",
+        )
+    rows = (
+        AuditEvent.objects.filter(seq__lte=head_seq)
+        .order_by("seq")
+        .values_list(*HASHED_FIELDS, "prev_hash", "hash")
+        .iterator(chunk_size=chunk_size)
+    )
+    sha256, dumps = hashlib.sha256, canonical_json
+    expected, prev_hash, created_at = 1, GENESIS_HASH, None
+    for *fields, stored_prev, stored_hash in rows:
+        seq = fields[0]
+        reason = ""
+        if seq != expected:
+            return _broken(expected - 1, prev_hash, expected, f"event #{expected} is missing (the next one is #{seq})")
+        if stored_prev != prev_hash:
+            reason = f"its prev_hash is not the hash of #{seq - 1}: an event was removed, inserted or moved here"
+        elif sha256((prev_hash + dumps(_payload(*fields))).encode()).hexdigest() != stored_hash:
+            reason = "its content does not match its hash: edited, forged or moved"
+        if reason:
+            return _broken(seq - 1, prev_hash, seq, reason)
+        prev_hash, created_at = stored_hash, fields[1]
+        expected += 1
+    count = expected - 1
+    if count < head_seq:
+        return _broken(count, prev_hash, count + 1, f"the chain head is #{head_seq} but the chain ends at #{count}")
+    if prev_hash != head_hash:
+        return _broken(count, prev_hash, count, f"the chain head's hash is not the hash of #{count}")
+    return beyond_head or ChainReport(count=count, head_seq=head_seq, head_hash=head_hash, head_time=created_at)
+
+
+def _head_and_last_seq() -> tuple[int | None, str, int]:
+    """The head (``None`` when its row is missing) and the newest event's ``seq``, in one statement."""
+    newest = AuditEvent.objects.order_by("-seq").values("seq")[:1]
+    row = AuditChainHead.objects.filter(pk=1).annotate(last_seq=Subquery(newest)).values_list("seq", "hash", "last_seq")
+    head = row.first()
+    if head is None:
+        return None, GENESIS_HASH, AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0
+    return head[0], head[1], head[2] or 0
+
+
+def _broken(good_count: int, good_hash: str, broken_seq: int, reason: str) -> ChainReport:
+    return ChainReport(count=good_count, head_seq=good_count, head_hash=good_hash, broken_seq=broken_seq, reason=reason)
+
+
+def head_in_chain(*, seq: int, hash: str) -> bool:
+    """Whether an anchor exported earlier (``verify_audit --export-head``) is still part of the chain."""
+    if seq == 0:
+        return hash == GENESIS_HASH
+    return AuditEvent.objects.filter(seq=seq, hash=hash).exists()

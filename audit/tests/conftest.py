@@ -1,0 +1,33 @@
+import pytest
+from django.contrib.auth.models import Group, User
+
+from audit.selectors import LEADS_GROUP
+from audit.services import PendingEvent, Target, record_many
+
+
+@pytest.fixture
+def lead(db):
+    user = User.objects.create_user("lena-lead", password="pw-lead-123")
+    user.groups.add(Group.objects.get_or_create(name=LEADS_GROUP)[0])
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return User.objects.create_superuser("ada-admin", password="pw-admin-123")
+
+
+@pytest.fixture
+def outsider(db):
+    return User.objects.create_user("otto-outsider", password="pw-otto-123")
+
+
+def version_event(model: str, version: int, action: str = "registry.version_created", actor="system:sync", **data):
+    return PendingEvent(
+        actor, action, Target(type="model_version", id=f"{model}/{version}", model_name=model, version=version), data
+    )
+
+
+def append(count: int, model: str = "churn", **kwargs):
+    """``count`` version events for ``model``, appended as one batch."""
+    return record_many([version_event(model, n, **kwargs) for n in range(1, count + 1)])
