@@ -7,13 +7,16 @@ change and its event commit or roll back together.
 import hashlib
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Subquery
 from django.utils import timezone
+from psycopg.types.datetime import TimestamptzLoader
+from psycopg.types.json import JsonbLoader
 
 from .models import AuditChainHead, AuditEvent
 
@@ -214,12 +217,12 @@ def verify_chain(*, chunk_size: int = 10_000) -> ChainReport:
             head_seq + 1,
             f"events after the chain head #{head_seq}: inserted outside the append path",
         )
-    rows = (
-        AuditEvent.objects.filter(seq__lte=head_seq)
-        .order_by("seq")
-        .values_list(*HASHED_FIELDS, "prev_hash", "hash")
-        .iterator(chunk_size=chunk_size)
-    )
+    with _chain_rows(head_seq, chunk_size) as rows:
+        walked = _walk(rows, head_seq, head_hash)
+    return beyond_head if walked.intact and beyond_head else walked
+
+
+def _walk(rows, head_seq: int, head_hash: str) -> ChainReport:
     sha256, dumps = hashlib.sha256, canonical_json
     expected, prev_hash, created_at = 1, GENESIS_HASH, None
     for *fields, stored_prev, stored_hash in rows:
@@ -240,7 +243,29 @@ def verify_chain(*, chunk_size: int = 10_000) -> ChainReport:
         return _broken(count, prev_hash, count + 1, f"the chain head is #{head_seq} but the chain ends at #{count}")
     if prev_hash != head_hash:
         return _broken(count, prev_hash, count, f"the chain head's hash is not the hash of #{count}")
-    return beyond_head or ChainReport(count=count, head_seq=head_seq, head_hash=head_hash, head_time=created_at)
+    return ChainReport(count=count, head_seq=head_seq, head_hash=head_hash, head_time=created_at)
+
+
+@contextmanager
+def _chain_rows(head_seq: int, chunk_size: int):
+    """The events up to the head in ``seq`` order, as tuples of the hashed fields, prev_hash and hash."""
+    columns = (*HASHED_FIELDS, "prev_hash", "hash")
+    if connection.vendor != "postgresql":
+        queryset = AuditEvent.objects.filter(seq__lte=head_seq).order_by("seq").values_list(*columns)
+        yield queryset.iterator(chunk_size=chunk_size)
+        return
+    # psycopg's own (C) loaders, not Django's Python timestamptz loader: verification runs about twice as fast.
+    sql = f"SELECT {', '.join(columns)} FROM {AuditEvent._meta.db_table} WHERE seq <= %s ORDER BY seq"
+    with transaction.atomic():
+        with connection.cursor() as setup:
+            # created_at is hashed as UTC isoformat, whatever the connection's time zone.
+            setup.execute("SET LOCAL TimeZone = 'UTC'")
+        with connection.connection.cursor(name="audit_verify_chain") as cursor:
+            cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+            cursor.adapters.register_loader("jsonb", JsonbLoader)
+            cursor.itersize = chunk_size
+            cursor.execute(sql, [head_seq])
+            yield cursor
 
 
 def _head_and_last_seq() -> tuple[int | None, str, int]:

@@ -7,19 +7,19 @@ from audit.services import PendingEvent, Target, record_many
 
 @pytest.fixture
 def lead(db):
-    user = User.objects.create_user("lena-lead", password="pw-lead-123")
+    user = User.objects.create_user("lena-lead")
     user.groups.add(Group.objects.get_or_create(name=LEADS_GROUP)[0])
     return user
 
 
 @pytest.fixture
 def admin_user(db):
-    return User.objects.create_superuser("ada-admin", password="pw-admin-123")
+    return User.objects.create_superuser("ada-admin")
 
 
 @pytest.fixture
 def outsider(db):
-    return User.objects.create_user("otto-outsider", password="pw-otto-123")
+    return User.objects.create_user("otto-outsider")
 
 
 def version_event(model: str, version: int, action: str = "registry.version_created", actor="system:sync", **data):
@@ -31,3 +31,12 @@ def version_event(model: str, version: int, action: str = "registry.version_crea
 def append(count: int, model: str = "churn", **kwargs):
     """``count`` version events for ``model``, appended as one batch."""
     return record_many([version_event(model, n, **kwargs) for n in range(1, count + 1)])
+
+
+@pytest.fixture(autouse=True)
+def static_files_without_manifest(settings):
+    """Pages render without ``collectstatic``: the manifest storage of production needs its output."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -1,0 +1,44 @@
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from audit.services import verify_chain
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="correct-horse")
+
+
+def test_a_sign_in_is_recorded_as_the_user(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "correct-horse"}, REMOTE_ADDR="10.0.0.7")
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.get()
+    assert (event.actor, event.action, event.target_type, event.target_id) == ("alice", "auth.login", "user", "alice")
+    assert event.data == {"ip": "10.0.0.7"}
+
+
+def test_a_failed_sign_in_is_recorded_as_an_anonymous_claim(client, alice):
+    response = client.post(reverse("login"), {"username": "alice", "password": "wrong"}, REMOTE_ADDR="10.0.0.8")
+
+    assert response.status_code == 200
+    assert "Please enter a correct username and password" in response.content.decode()
+    event = AuditEvent.objects.get()
+    assert (event.actor, event.action, event.target_id) == ("anonymous:alice", "auth.login_failed", "alice")
+    assert event.data == {"ip": "10.0.0.8"}
+    assert "wrong" not in str(event.data)
+
+
+def test_a_failed_sign_in_with_an_unknown_hostile_name_is_recorded_safely(client):
+    claimed = "<script>x</script>\u202e" + "y" * 300
+
+    response = client.post(reverse("login"), {"username": claimed[:150], "password": "guess"})
+
+    assert response.status_code == 200
+    event = AuditEvent.objects.get()
+    assert event.actor.startswith("anonymous:<script>x</script>y")
+    assert len(event.actor) == 150
+    assert verify_chain().intact
