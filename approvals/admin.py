@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from . import services
+from .models import CheckResult, CheckRun, Policy
+
+
+@admin.register(Policy)
+class PolicyAdmin(admin.ModelAdmin):
+    """Rules are validated by ``Policy.clean`` (errors show on the field); every change is audited."""
+
+    list_display = ("__str__", "updated_at", "updated_by")
+    readonly_fields = ("updated_at", "updated_by")
+    fields = ("model_name", "description", "rules", "updated_at", "updated_by")
+
+    def save_model(self, request, obj, form, change):
+        services.policy_save(actor=request.user, policy=obj)
+
+    def delete_model(self, request, obj):
+        services.policy_delete(actor=request.user, policy=obj)
+
+    def delete_queryset(self, request, queryset):
+        for policy in queryset.exclude(model_name=""):
+            services.policy_delete(actor=request.user, policy=policy)
+
+    def has_delete_permission(self, request, obj=None):
+        # The default can be edited or reset (manage.py policy reset-default), never removed.
+        return super().has_delete_permission(request, obj) and not (obj and obj.is_default)
+
+
+class CheckResultInline(admin.TabularInline):
+    model = CheckResult
+    fields = ("position", "rule_id", "rule_type", "status", "message", "evidence")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(CheckRun)
+class CheckRunAdmin(admin.ModelAdmin):
+    list_display = ("pk", "model_name", "version_number", "stage", "status", "request_id", "created_at")
+    list_filter = ("status", "stage")
+    search_fields = ("model_name",)
+    inlines = [CheckResultInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # results are what the worker found; re-run instead of editing
+
+    def has_add_permission(self, request):
+        return False

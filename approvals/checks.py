@@ -1,0 +1,139 @@
+"""Evaluate a stage's policy against what the mirror knows about one version (never MLflow).
+
+``VersionFacts`` loads each fact once and only when a rule asks for it, so a policy of ten
+rules costs a handful of queries: the policy, the run's datasets, the card, the Production
+version, the Staging entry time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.utils import timezone
+
+from cards.completeness import version_card_completeness
+from cards.services import latest_revision
+from registry.models import ModelVersion, StageChange
+
+from .digest import digest_of, run_datasets, version_content
+from .models import CheckResult
+from .policies import stage_policy
+from .rules import FAILED, Rule, RuleResult
+
+
+class VersionFacts:
+    def __init__(self, version: ModelVersion, target_stage: str, *, now=None):
+        self.version = version
+        self.target_stage = target_stage
+        self.now = now or timezone.now()
+        self.model_name = version.model.name
+        self.run = version.mirrored_run
+        self.run_id = version.run_id
+        self.metrics = self.run.metrics if self.run else {}
+        self.params = self.run.params if self.run else {}
+        self.run_tags = self.run.tags if self.run else {}
+
+    def tag(self, name: str, scope: str = "any") -> str | None:
+        """A tag's value from the run or the version (the version's wins when both have it)."""
+        if scope in ("any", "version") and self.version.tags.get(name):
+            return self.version.tags[name]
+        if scope in ("any", "run"):
+            return self.run_tags.get(name)
+        return None
+
+    def value(self, source: str, name: str):
+        if source == "metric":
+            return self.metrics.get(name)
+        if source == "param":
+            return self.params.get(name)
+        return self.tag(name)
+
+    @cached_property
+    def datasets(self) -> list[dict]:
+        return run_datasets(self.run)
+
+    @cached_property
+    def card_revision(self):
+        return latest_revision(self.version)
+
+    @cached_property
+    def card_completeness(self):
+        return version_card_completeness(self.version)
+
+    @cached_property
+    def content_digest(self) -> str:
+        return digest_of(version_content(self.version, datasets=self.datasets, card_revision=self.card_revision))
+
+    @cached_property
+    def production_version(self) -> ModelVersion | None:
+        return (
+            ModelVersion.objects.filter(model_id=self.version.model_id, stage="Production")
+            .select_related("run")
+            .order_by("-version")
+            .first()
+        )
+
+    @cached_property
+    def staging_entered_at(self):
+        change = (
+            StageChange.objects.filter(
+                model_name=self.model_name,
+                version=self.version.version,
+                kind=StageChange.KIND_STAGE,
+                to_value="Staging",
+            )
+            .order_by("-seen_at", "-id")
+            .first()
+        )
+        return (change.mlflow_timestamp or change.seen_at) if change else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    rule: Rule
+    result: RuleResult
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    stage: str
+    policy_label: str
+    content_digest: str
+    verdicts: list[Verdict]
+
+    @property
+    def failed(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.status == FAILED]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+    def results(self, check_run=None) -> list[CheckResult]:
+        """One ``CheckResult`` per rule, unsaved: stored by a check run, or only shown by a dry run."""
+        return [
+            CheckResult(
+                check_run=check_run,
+                position=position,
+                rule_id=verdict.rule.id,
+                rule_type=verdict.rule.type,
+                description=verdict.rule.describe()[:300],
+                status=verdict.status,
+                message=verdict.result.message,
+                evidence=verdict.result.evidence,
+            )
+            for position, verdict in enumerate(self.verdicts)
+        ]
+
+
+def evaluate(version: ModelVersion, stage: str, *, now=None) -> Evaluation:
+    """Every rule of the stage's policy for ``version``, in policy order."""
+    policy = stage_policy(version.model.name, stage)
+    facts = VersionFacts(version, stage, now=now)
+    verdicts = [Verdict(rule, rule.evaluate(facts)) for rule in policy.rules]
+    return Evaluation(stage, policy.label, facts.content_digest, verdicts)

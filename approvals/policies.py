@@ -1,0 +1,199 @@
+"""Which rules apply to a model and stage; the default policy; policies as YAML.
+
+The effective policy of a model is its override's stages over the default's: a model row that
+lists only ``Production`` keeps the default ``Staging`` rules. When the default row is missing
+(deleted by hand), the built-in ``DEFAULT_RULES`` apply: a missing policy never means "no rules".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from .models import Policy
+from .rules import PolicyErrors, RequiredApprovals, Rule, StagingFirst, build_rules, format_path, validate_stages
+
+DEFAULT_DESCRIPTION = (
+    "Course module 07: Staging needs a logged dataset with a digest and the code commit; Production "
+    "additionally needs accuracy >= 0.90, a complete model card, dataset_version and commit tags, "
+    "Staging first, no regression against the current Production version, and two approvals."
+)
+_STAGING_RULES = [
+    {"id": "dataset-digest", "type": "dataset_digest"},
+    {"id": "code-commit", "type": "required_tags", "tags": ["mlflow.source.git.commit"], "scope": "any"},
+]
+DEFAULT_RULES = {
+    "Staging": [*_STAGING_RULES, {"id": "approvals", "type": "required_approvals", "count": 1}],
+    "Production": [
+        *_STAGING_RULES,
+        {"id": "dataset-version", "type": "required_tags", "tags": ["dataset_version"], "scope": "any"},
+        {"id": "accuracy", "type": "metric_threshold", "metric": "accuracy", "op": ">=", "value": 0.9},
+        {"id": "model-card", "type": "model_card_complete"},
+        {"id": "staging-first", "type": "staging_first", "min_hours": 0},
+        {"id": "no-regression", "type": "no_regression", "metric": "accuracy", "direction": "higher", "tolerance": 0.0},
+        {"id": "approvals", "type": "required_approvals", "count": 2},
+    ],
+    "Archived": [{"id": "approvals", "type": "required_approvals", "count": 1}],
+}
+# Without a required_approvals rule a transition still needs one reviewer: a policy never means "nobody".
+FALLBACK_APPROVALS = 1
+
+
+@dataclass(frozen=True)
+class StagePolicy:
+    label: str
+    rules: list[Rule]
+
+    @property
+    def required_approvals(self) -> int:
+        counts = [int(rule.count) for rule in self.rules if isinstance(rule, RequiredApprovals)]
+        return counts[0] if counts else FALLBACK_APPROVALS
+
+
+def stage_policy(model_name: str, stage: str) -> StagePolicy:
+    """The rules for moving a version of ``model_name`` to ``stage``; one query."""
+    rows = {p.model_name: p for p in Policy.objects.for_model(model_name)}
+    override, default = rows.get(model_name) if model_name else None, rows.get("")
+    if override is not None and stage in override.rules:
+        return StagePolicy(override.label, build_rules(override.rules[stage]))
+    if default is not None:
+        return StagePolicy(default.label, build_rules(default.rules.get(stage, [])))
+    return StagePolicy("built-in default policy", build_rules(validate_stages(DEFAULT_RULES).get(stage, [])))
+
+
+def _model_name(version_or_model_name) -> str:
+    return version_or_model_name if isinstance(version_or_model_name, str) else version_or_model_name.model.name
+
+
+def required_approvals(version_or_model_name, stage: str) -> int:
+    """How many distinct reviewers must approve a move to ``stage`` (read by transition requests)."""
+    return stage_policy(_model_name(version_or_model_name), stage).required_approvals
+
+
+def requires_staging_first(version_or_model_name) -> bool:
+    """Whether the policy refuses a move to Production from any stage but Staging."""
+    return any(
+        isinstance(rule, StagingFirst) for rule in stage_policy(_model_name(version_or_model_name), "Production").rules
+    )
+
+
+def default_policy_create() -> Policy:
+    """The default policy as a fresh install has it (``manage.py policy reset-default``)."""
+    return Policy(model_name="", description=DEFAULT_DESCRIPTION, rules=validate_stages(DEFAULT_RULES))
+
+
+# --- YAML ---------------------------------------------------------------------------------------
+#
+# One document holds every policy:
+#
+#   default:
+#     description: ...
+#     stages:
+#       Production:
+#         - {id: accuracy, type: metric_threshold, metric: accuracy, op: ">=", value: 0.9}
+#   models:
+#     FraudDetector:
+#       stages: {Production: [...]}
+
+
+@dataclass(frozen=True)
+class PolicyData:
+    model_name: str
+    description: str
+    rules: dict
+
+
+class PolicyDocumentError(ValueError):
+    """The YAML document is invalid; ``messages`` name each bad key and, where known, its line."""
+
+    def __init__(self, messages: list[str]):
+        self.messages = messages
+        super().__init__("\n".join(messages))
+
+
+def export_yaml(policies) -> str:
+    document: dict = {}
+    for policy in policies:
+        entry = {"description": policy.description, "stages": policy.rules}
+        if policy.is_default:
+            document["default"] = entry
+        else:
+            document.setdefault("models", {})[policy.model_name] = entry
+    header = "# Registry Portal governance policies (manage.py policy import FILE). See docs/governance.md.\n"
+    return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)
+
+
+def parse_yaml(text: str) -> list[PolicyData]:
+    """Every policy in the document, validated; raises ``PolicyDocumentError`` with line numbers."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyDocumentError([f"not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise PolicyDocumentError(["the document must be a mapping with a 'default' policy and optional 'models'"])
+    errors: list[tuple[tuple, str]] = []
+    policies: list[PolicyData] = []
+    for key in data:
+        if key not in ("default", "models"):
+            errors.append(((key,), "unknown key; the document has 'default' and 'models'"))
+    if "default" not in data:
+        errors.append(((), "the default policy ('default:') is required"))
+    else:
+        policies += _policy_entry("", data["default"], ("default",), errors)
+    models = data.get("models") or {}
+    if not isinstance(models, dict):
+        errors.append((("models",), "must be a mapping of model name to policy"))
+    else:
+        for name, entry in models.items():
+            if not isinstance(name, str) or not name.strip():
+                errors.append((("models", name), "a model name must be a non-empty string"))
+                continue
+            policies += _policy_entry(name, entry, ("models", name), errors)
+    if errors:
+        raise PolicyDocumentError([_with_line(root, path, message) for path, message in errors])
+    return policies
+
+
+def _policy_entry(model_name: str, entry, path: tuple, errors: list) -> list[PolicyData]:
+    if not isinstance(entry, dict):
+        errors.append((path, "must be a mapping with 'stages' and an optional 'description'"))
+        return []
+    for key in entry:
+        if key not in ("description", "stages"):
+            errors.append(((*path, key), "unknown key; a policy has 'description' and 'stages'"))
+    description = entry.get("description") or ""
+    if not isinstance(description, str):
+        errors.append(((*path, "description"), f"must be text, got {description!r}"))
+    try:
+        rules = validate_stages(entry.get("stages") or {}, (*path, "stages"))
+    except PolicyErrors as exc:
+        errors += exc.errors
+        return []
+    return [PolicyData(model_name, description if isinstance(description, str) else "", rules)]
+
+
+def _with_line(root, path: tuple, message: str) -> str:
+    where = format_path(path)
+    line = _line_of(root, path)
+    prefix = f"line {line}: " if line else ""
+    return f"{prefix}{where}: {message}" if where else f"{prefix}{message}"
+
+
+def _line_of(node, path: tuple) -> int | None:
+    """The 1-based line of the deepest node on ``path`` (mapping keys and sequence indexes)."""
+    line = None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if match is None:
+                break
+            key, node = match
+            line = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -1,0 +1,26 @@
+"""What other apps' changes set off here, without them importing approvals (ARCHITECTURE.md)."""
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from cards.models import CardRevision
+from registry.models import SyncRun
+
+from . import services, tasks
+
+
+@receiver(post_save, sender=SyncRun, dispatch_uid="approvals.after_sync")
+def sync_finished(sender, instance: SyncRun, created: bool, update_fields=None, **kwargs):
+    """Chain ``after_sync`` to every finished sync (the sync saves its status once, when it ends)."""
+    if created or instance.status == SyncRun.RUNNING or (update_fields and "status" not in update_fields):
+        return
+    transaction.on_commit(lambda: tasks.after_sync.delay(instance.pk))
+
+
+@receiver(post_save, sender=CardRevision, dispatch_uid="approvals.card_revised")
+def card_revised(sender, instance: CardRevision, created: bool, **kwargs):
+    """A new revision changes the version's content digest: check the version again."""
+    version = instance.card.model_version
+    if created and version is not None:
+        services.checks_on_card_revision(version)
