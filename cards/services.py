@@ -2,9 +2,249 @@
 
 from __future__ import annotations
 
-from .models import CardRevision
+import logging
+import re
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.services import Target, record
+from registry.mlflow_client import RegistryClient, get_version_tags
+from registry.models import ModelVersion
+
+from . import tasks
+from .completeness import PLACEHOLDER_PATTERNS, sections_completeness
+from .document import ARTIFACT_FILE, card_facts, card_markdown
+from .models import CardPublication, CardRevision, ModelCard
+from .sections import CARD_MAX_CHARS, SECTION_KEYS, SECTION_MAX_CHARS, SECTIONS, SECTIONS_BY_KEY
+
+logger = logging.getLogger(__name__)
+WORKER = "system:worker"
+CARRIED_FORWARD = "_Carried forward from v{version} — please review, then remove this line._"
+CARRIED_FORWARD_LINE = re.compile(r"^.*" + PLACEHOLDER_PATTERNS[-1].pattern + r".*\n*", re.IGNORECASE | re.MULTILINE)
+REVISION_TAG = "model_card.revision"
+COMPLETE_TAG = "model_card.complete"
+
+
+class EditConflict(Exception):
+    """Someone saved the card after the revision this edit was based on; nothing was written."""
+
+    def __init__(self, latest: CardRevision | None):
+        super().__init__("the card changed since you started editing")
+        self.latest = latest
+
+
+class NothingChanged(ValueError):
+    pass
 
 
 def latest_revision(version) -> CardRevision | None:
     """The latest saved revision of ``version``'s card (with ``card`` and ``publication``), or None; one query."""
     return CardRevision.objects.latest_for(version)
+
+
+def card_can_edit(user, version) -> bool:
+    """Owners of the model (``RegisteredModel.owner`` is their username) and superusers edit its cards."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or (bool(version.model.owner) and version.model.owner == user.get_username())
+
+
+def draft_sections(version) -> tuple[dict[str, str], int | None]:
+    """Prose for a card never saved: the previous version's latest card, marked for review, else prompts.
+
+    Returns the sections and the version the prose was carried forward from (None: prompts only).
+    """
+    previous = (
+        CardRevision.objects.filter(card__model_name=version.model.name, card__version__lt=version.version)
+        .order_by("-card__version", "-card_id", "-number")
+        .only("sections", "card__version")
+        .select_related("card")
+        .first()
+    )
+    sections = {}
+    for section in SECTIONS:
+        carried = CARRIED_FORWARD_LINE.sub("", (previous.sections.get(section.key) or "") if previous else "").strip()
+        if carried:
+            sections[section.key] = CARRIED_FORWARD.format(version=previous.card.version) + "\n\n" + carried
+        else:
+            sections[section.key] = section.prompt if section.required else ""
+    return sections, (previous.card.version if previous else None)
+
+
+def validate_sizes(sections: dict[str, str]) -> None:
+    errors = {}
+    for key, text in sections.items():
+        if len(text) > SECTION_MAX_CHARS:
+            errors[key] = (
+                f"{SECTIONS_BY_KEY[key].title} is {len(text):,} characters; the limit is {SECTION_MAX_CHARS:,} per section."
+            )
+    total = sum(len(text) for text in sections.values())
+    if total > CARD_MAX_CHARS:
+        errors["__all__"] = f"The card would be {total:,} characters; the limit is {CARD_MAX_CHARS:,} per card."
+    if errors:
+        raise ValidationError(errors)
+
+
+def card_revision_create(
+    *, actor, version, changes: dict[str, str], base_revision_id: int | None, summary: str
+) -> CardRevision:
+    """Save ``changes`` (section key → prose) on top of revision ``base_revision_id`` (None: the draft).
+
+    Refuses with ``EditConflict`` when the card's latest revision is not the base — someone saved
+    in between — and with ``ValidationError`` when a size limit is exceeded; nothing is written then.
+    The new revision's publication to MLflow is queued after commit.
+    """
+    if not card_can_edit(actor, version):
+        raise PermissionDenied("only the model's owner or an admin may edit its card")
+    unknown = set(changes) - set(SECTION_KEYS)
+    if unknown:
+        raise ValueError(f"unknown card sections: {sorted(unknown)}")
+    try:
+        with transaction.atomic():
+            revision = _create_revision(actor, version, changes, base_revision_id, summary)
+    except IntegrityError as exc:
+        # Two first saves of the same card, or two saves racing past the lock on a database without one.
+        raise EditConflict(latest_revision(version)) from exc
+    transaction.on_commit(lambda: tasks.publish_revision.delay(revision.pk))
+    return revision
+
+
+def _create_revision(actor, version, changes, base_revision_id, summary) -> CardRevision:
+    card = ModelCard.objects.select_for_update().for_version(version).order_by("-pk").first()
+    latest = card.revisions.order_by("-number").first() if card else None
+    if (latest.pk if latest else None) != base_revision_id:
+        raise EditConflict(latest)
+    base_sections = latest.sections if latest else draft_sections(version)[0]
+    sections = {key: base_sections.get(key, "") for key in SECTION_KEYS} | {
+        key: text.replace("\r\n", "\n") for key, text in changes.items()
+    }
+    validate_sizes(sections)
+    if latest is not None and sections == {key: latest.sections.get(key, "") for key in SECTION_KEYS}:
+        raise NothingChanged("nothing changed since the revision you edited")
+    if card is None:
+        card = ModelCard.objects.create(
+            model_name=version.model.name, version=version.version, run_id=version.run_id or "", model_version=version
+        )
+    elif card.model_version_id != version.pk:
+        card.model_version = version
+        card.save(update_fields=["model_version"])
+    completeness = sections_completeness(sections)
+    with transaction.atomic():
+        revision = CardRevision.objects.create(
+            card=card,
+            number=(latest.number + 1) if latest else 1,
+            base_revision=latest,
+            author=actor.get_username(),
+            summary=summary.strip()[:200],
+            sections=sections,
+            complete=completeness.complete,
+            percent=completeness.percent,
+        )
+    CardPublication.objects.create(revision=revision)
+    changed = [key for key in SECTION_KEYS if sections[key] != base_sections.get(key, "")]
+    record(
+        actor=actor,
+        action="card.revised",
+        target=_target(revision),
+        data={
+            "revision": revision.number,
+            "base_revision": latest.number if latest else None,
+            "summary": revision.summary,
+            "sections_changed": changed,
+            "complete": completeness.complete,
+            "percent": completeness.percent,
+        },
+    )
+    return revision
+
+
+def _target(revision: CardRevision) -> Target:
+    card = revision.card
+    return Target(type="card_revision", id=str(revision.pk), model_name=card.model_name, version=card.version)
+
+
+# ---- publishing -------------------------------------------------------------------------------
+def card_publish(*, revision: CardRevision) -> CardPublication:
+    """Log ``model_card.md`` on the version's run and set the version's card tags; idempotent.
+
+    Already published (or superseded) → no MLflow call at all. A revision older than the one MLflow
+    already shows, or than the card's latest, is marked superseded instead of overwriting newer text.
+    ``MlflowUnavailable`` propagates (the task retries it); ``MlflowRequestError`` too (the task fails it).
+    """
+    publication = CardPublication.objects.get(revision=revision)
+    if publication.status in (CardPublication.PUBLISHED, CardPublication.SUPERSEDED):
+        return publication
+    card = revision.card
+    version = ModelVersion.objects.select_related("model", "run").filter(pk=card.model_version_id).first()
+    if version is None:
+        return card_publication_fail(revision=revision, reason="the model version is no longer in the registry")
+    if card.revisions.filter(number__gt=revision.number).exists():
+        return _supersede(publication, "a newer revision was saved before this one was published")
+    CardPublication.objects.filter(pk=publication.pk).update(attempts=F("attempts") + 1)
+    client = RegistryClient()
+    shown = get_version_tags(client, card.model_name, card.version).get(REVISION_TAG, "")
+    if shown.isdigit() and int(shown) > revision.number:
+        return _supersede(publication, f"MLflow already shows revision {shown}")
+    note = ""
+    if version.run_id:
+        client.log_text(
+            version.run_id, card_markdown(card_facts(version), revision.sections, revision=revision), ARTIFACT_FILE
+        )
+    else:
+        note = "tags only: the version has no run to attach model_card.md to"
+    client.set_version_tags(
+        card.model_name,
+        card.version,
+        {REVISION_TAG: str(revision.number), COMPLETE_TAG: "true" if revision.complete else "false"},
+    )
+    with transaction.atomic():
+        claimed = CardPublication.objects.filter(pk=publication.pk).exclude(status=CardPublication.PUBLISHED)
+        if claimed.update(status=CardPublication.PUBLISHED, published_at=timezone.now(), error="", note=note):
+            record(
+                actor=WORKER,
+                action="card.published",
+                target=_target(revision),
+                data={
+                    "revision": revision.number,
+                    "artifact": f"runs:/{version.run_id}/{ARTIFACT_FILE}" if version.run_id else None,
+                    "complete": revision.complete,
+                },
+            )
+    publication.refresh_from_db()
+    return publication
+
+
+def _supersede(publication: CardPublication, reason: str) -> CardPublication:
+    CardPublication.objects.filter(
+        pk=publication.pk, status__in=(CardPublication.PENDING, CardPublication.FAILED)
+    ).update(status=CardPublication.SUPERSEDED, note=reason)
+    publication.refresh_from_db()
+    return publication
+
+
+def card_publication_note_error(*, revision: CardRevision, reason: str) -> None:
+    """Keep the latest transient error visible while the publication is still pending a retry."""
+    CardPublication.objects.filter(revision=revision, status=CardPublication.PENDING).update(error=reason)
+
+
+def card_publication_fail(*, revision: CardRevision, reason: str) -> CardPublication:
+    CardPublication.objects.filter(revision=revision).exclude(status=CardPublication.PUBLISHED).update(
+        status=CardPublication.FAILED, error=reason
+    )
+    logger.warning("publishing %s failed: %s", revision, reason)
+    return CardPublication.objects.get(revision=revision)
+
+
+def card_publication_retry(*, actor, version, revision: CardRevision) -> CardPublication:
+    """Queue publishing again (after a failure, or a pending one whose task was lost)."""
+    if not card_can_edit(actor, version):
+        raise PermissionDenied("only the model's owner or an admin may publish its card")
+    with transaction.atomic():
+        CardPublication.objects.filter(
+            revision=revision, status__in=(CardPublication.FAILED, CardPublication.PENDING)
+        ).update(status=CardPublication.PENDING, queued_at=timezone.now())
+        transaction.on_commit(lambda: tasks.publish_revision.delay(revision.pk))
+    return CardPublication.objects.get(revision=revision)

@@ -334,3 +334,9 @@ def registered_versions(name: str) -> dict[str, int]:
     """run id -> version number of every version of ``name`` (empty if the model is unknown)."""
     client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_TRACKING_URI)
     return {v.run_id: int(v.version) for v in client.search_model_versions(f"name = '{_quote(name)}'")}
+
+
+# ---- model cards (cards.services) ------------------------------------------------------------
+def get_version_tags(client: RegistryClient, name: str, version: int) -> dict[str, str]:
+    """The version's tags as MLflow has them now (the mirror may lag: tag changes bump no timestamp)."""
+    return dict(client._call("get_model_version", name, str(version)).tags or {})

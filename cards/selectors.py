@@ -1,0 +1,152 @@
+"""Reads for card pages. The version itself always comes from ``registry.selectors`` (visibility)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.db.models import OuterRef, Subquery
+from django.utils.safestring import SafeString
+
+from .completeness import Completeness, has_placeholder, sections_completeness
+from .document import CardFacts, card_facts, generated_sections
+from .models import CardPublication, CardRevision, ModelCard
+from .render import render_markdown
+from .sections import SECTIONS, Section
+from .services import card_can_edit, draft_sections, latest_revision
+
+
+@dataclass(frozen=True)
+class RenderedSection:
+    section: Section
+    generated_html: SafeString
+    prose_html: SafeString
+    state: str  # "ok", "missing" (required, empty) or "placeholder"
+
+
+@dataclass
+class CardPage:
+    """What a card page shows: the latest revision (or the unsaved draft), generated parts, completeness."""
+
+    version: object
+    revision: CardRevision | None
+    sections: dict[str, str]
+    carried_from: int | None
+    can_edit: bool
+
+    @property
+    def is_draft(self) -> bool:
+        return self.revision is None
+
+    @property
+    def publication(self) -> CardPublication | None:
+        return getattr(self.revision, "publication", None) if self.revision else None
+
+    @cached_property
+    def completeness(self) -> Completeness:
+        # The draft is never complete: governance judges saved revisions only.
+        return sections_completeness(self.sections if self.revision else {})
+
+    @cached_property
+    def facts(self) -> CardFacts:
+        return card_facts(self.version)
+
+    @cached_property
+    def rendered(self) -> list[RenderedSection]:
+        generated = generated_sections(self.facts)
+        result = []
+        for section in SECTIONS:
+            prose = (self.sections.get(section.key) or "").strip()
+            if section.required and not prose:
+                state = "missing"
+            elif section.required and has_placeholder(prose):
+                state = "placeholder"
+            else:
+                state = "ok"
+            result.append(
+                RenderedSection(section, render_markdown(generated.get(section.key, "")), render_markdown(prose), state)
+            )
+        return result
+
+
+def card_page(version, user) -> CardPage:
+    """The card of ``version`` (selected with ``model`` and ``run``); two queries, three for a draft."""
+    revision = latest_revision(version)
+    if revision is not None:
+        sections, carried_from = revision.sections, None
+    else:
+        sections, carried_from = draft_sections(version)
+    return CardPage(
+        version=version,
+        revision=revision,
+        sections=sections,
+        carried_from=carried_from,
+        can_edit=card_can_edit(user, version),
+    )
+
+
+def card_revisions(revision: CardRevision | None) -> list[CardRevision]:
+    """Every revision of the card ``revision`` belongs to, newest first, with publication status."""
+    if revision is None:
+        return []
+    return list(CardRevision.objects.filter(card_id=revision.card_id).select_related("publication").order_by("-number"))
+
+
+@dataclass(frozen=True)
+class SectionDiff:
+    title: str
+    lines: list[tuple[str, str]]  # (kind: "add" / "del" / "hunk" / "same", text)
+
+
+def diff_sections(old: dict[str, str], new: dict[str, str], *, old_label: str, new_label: str) -> list[SectionDiff]:
+    """A unified diff per changed section; templates escape the text."""
+    diffs = []
+    for section in SECTIONS:
+        before = (old.get(section.key) or "").splitlines()
+        after = (new.get(section.key) or "").splitlines()
+        if before == after:
+            continue
+        lines = []
+        for line in difflib.unified_diff(before, after, old_label, new_label, n=2, lineterm=""):
+            if line.startswith(("---", "+++")):
+                continue
+            kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
+            lines.append((kind, line))
+        diffs.append(SectionDiff(section.title, lines))
+    return diffs
+
+
+@dataclass(frozen=True)
+class CardStatus:
+    number: int | None
+    percent: int
+    complete: bool
+    publication: str
+
+    @property
+    def exists(self) -> bool:
+        return self.number is not None
+
+
+NO_CARD = CardStatus(number=None, percent=0, complete=False, publication="")
+
+
+def card_statuses_for_model(model_id: int) -> dict[int, CardStatus]:
+    """Model version pk → status of its card's latest revision, for every version of one model; one query."""
+    latest = CardRevision.objects.filter(card=OuterRef("pk")).order_by("-number")
+    rows = (
+        ModelCard.objects.filter(model_version__model_id=model_id)
+        .annotate(
+            number=Subquery(latest.values("number")[:1]),
+            percent=Subquery(latest.values("percent")[:1]),
+            complete=Subquery(latest.values("complete")[:1]),
+            publication_status=Subquery(latest.values("publication__status")[:1]),
+        )
+        .values_list("model_version_id", "number", "percent", "complete", "publication_status")
+    )
+    return {
+        pk: CardStatus(number=number, percent=percent or 0, complete=bool(complete), publication=status or "")
+        for pk, number, percent, complete, status in rows
+        if number is not None
+    }
