@@ -21,7 +21,7 @@ import json
 
 from cards.services import latest_revision
 
-PORTAL_TAG_PREFIXES = ("approval.", "model_card")
+PORTAL_TAG_PREFIXES = ("approval.", "model_card.")
 
 
 def canonical_json(payload: dict) -> str:

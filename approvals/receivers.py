@@ -1,11 +1,13 @@
 """What other apps' changes set off here, without them importing approvals (ARCHITECTURE.md)."""
 
+from functools import partial
+
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from cards.models import CardRevision
-from registry.models import SyncRun
+from registry.models import ModelVersion, SyncRun
 
 from . import services, tasks
 
@@ -15,12 +17,20 @@ def sync_finished(sender, instance: SyncRun, created: bool, update_fields=None, 
     """Chain ``after_sync`` to every finished sync (the sync saves its status once, when it ends)."""
     if created or instance.status == SyncRun.RUNNING or (update_fields and "status" not in update_fields):
         return
-    transaction.on_commit(lambda: tasks.after_sync.delay(instance.pk))
+    transaction.on_commit(lambda: tasks.after_sync.delay(instance.pk), robust=True)
 
 
 @receiver(post_save, sender=CardRevision, dispatch_uid="approvals.card_revised")
 def card_revised(sender, instance: CardRevision, created: bool, **kwargs):
-    """A new revision changes the version's content digest: check the version again."""
-    version = instance.card.model_version
-    if created and version is not None:
+    """A new revision changes the version's content digest: check the version again, once the card is saved.
+
+    Nothing runs inside the card's transaction; ``robust``: a failure here is logged and never fails the save.
+    """
+    if created:
+        transaction.on_commit(partial(_recheck_card_version, instance.card_id), robust=True)
+
+
+def _recheck_card_version(card_id: int) -> None:
+    version = ModelVersion.objects.select_related("model", "run").filter(card=card_id).first()
+    if version is not None:
         services.checks_on_card_revision(version)

@@ -21,7 +21,6 @@ def ready(mirror):
     mirror.version(stage="Production", metrics={"accuracy": 0.91})
     version = mirror.version(stage="Staging", metrics={"accuracy": 0.93})
     write_card(version, complete_sections())
-    CheckRun.objects.all().delete()  # the card revision queued one; tests queue their own
     return version
 
 
