@@ -38,9 +38,7 @@ class AuditEvent(models.Model):
         return f"#{self.seq} {self.actor} {self.action} {self.target_type}:{self.target_id}"
 
     def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise AuditError("audit events are append-only")
-        super().save(*args, **kwargs)
+        raise AuditError("audit events are append-only and only appended by audit.services.record")
 
     def delete(self, *args, **kwargs):
         raise AuditError("audit events are append-only")

@@ -77,6 +77,8 @@ def test_events_and_the_head_refuse_edits_in_python():
     with pytest.raises(AuditError):
         event.save()
     with pytest.raises(AuditError):
+        AuditEvent.objects.create(seq=2, created_at=event.created_at, actor="mallory", action="auth.login")
+    with pytest.raises(AuditError):
         event.delete()
     with pytest.raises(AuditError):
         AuditEvent.objects.filter(seq=1).update(actor="mallory")
