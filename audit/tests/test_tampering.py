@@ -139,3 +139,24 @@ def test_the_head_moves_only_forward_onto_the_newest_event(chain):
                 cursor.execute(statement, [chain[3].hash] if "%s" in statement else None)
 
     assert verify_chain().intact
+
+
+def tamper_head(statement: str):
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE audit_auditchainhead DISABLE TRIGGER USER")
+        cursor.execute(statement)
+
+
+def test_it_finds_a_head_whose_hash_was_changed(chain):
+    tamper_head(f"UPDATE audit_auditchainhead SET hash = '{'e' * 64}'")
+
+    report = verify_chain()
+    assert report.broken_seq == 5
+    assert "the chain head's hash is not the hash of #5" in report.reason
+
+
+def test_it_finds_a_missing_head(chain):
+    tamper_head("DELETE FROM audit_auditchainhead")
+
+    assert_broken_at(1, "the chain head row is missing, yet events reach #5")
