@@ -124,7 +124,7 @@ def test_markdown_features_survive_sanitizing():
         render_markdown(
             "# Title\n\n| metric | value |\n|:--|--:|\n| accuracy | 0.81 |\n\n"
             "1. one\n2. two\n\n- a\n- b\n\n**bold** _em_ `code`\n\n"
-            "[paper](https://example.com/paper \"Paper\") [mail](mailto:ml@example.com) [relative](/cards/)\n\n"
+            '[paper](https://example.com/paper "Paper") [mail](mailto:ml@example.com) [relative](/cards/)\n\n'
             "![chart](https://example.com/chart.png)"
         )
     )
