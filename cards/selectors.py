@@ -69,6 +69,11 @@ class CardPage:
             )
         return result
 
+    @property
+    def next_to_edit(self) -> Section:
+        """The first section still missing or holding a placeholder (else the first section)."""
+        return next((item.section for item in self.rendered if item.state != "ok"), SECTIONS[0])
+
 
 def card_page(version, user) -> CardPage:
     """The card of ``version`` (selected with ``model`` and ``run``); two queries, three for a draft."""

@@ -295,3 +295,20 @@ def test_only_owners_may_publish_again(client, owner, outsider, churn_v1):
     client.force_login(outsider)
 
     assert client.post(reverse("cards:publish_again", args=["Churn", 1])).status_code == 403
+
+
+def test_a_tampered_base_revision_is_a_clear_error(client, owner, churn_v1):
+    client.force_login(owner)
+    response = save(client, churn_v1, "text", base="not-a-number")
+
+    assert response.status_code == 200
+    assert "The revision you edited is not valid" in response.content.decode()
+    assert not CardRevision.objects.exists()
+
+
+def test_a_leading_newline_survives_the_round_trip(client, owner, churn_v1):
+    client.force_login(owner)
+    save(client, churn_v1, "\n    indented code\n")
+    form_page = client.get(edit_url(churn_v1)).content.decode()
+
+    assert 'hx-sync="this:replace">\n\n    indented code\n</textarea>' in form_page
