@@ -3,10 +3,10 @@ changes that set it off (a card save, a sync) queue a fresh run. Real MLflow sto
 
 import pytest
 
-from approvals import services
+from approvals import services, tasks
 from approvals.digest import version_content_digest
 from approvals.models import CheckRun
-from registry.models import ModelVersion
+from registry.models import ModelVersion, SyncRun
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
 
@@ -91,3 +91,16 @@ def test_a_sync_that_changed_nothing_queues_nothing(checked, django_capture_on_c
     _, version, _, check_run = checked
     sync(django_capture_on_commit_callbacks)
     assert CheckRun.objects.filter(version=version).count() == 1
+
+
+def test_after_a_sync_that_read_no_content_it_costs_one_query(checked, django_assert_num_queries):
+    _, version, _, check_run = checked
+    quiet = SyncRun.objects.create(status=SyncRun.SUCCEEDED, counts={"mlflow_calls": 2, "stage_changes": 1})
+    with django_assert_num_queries(1):
+        tasks.after_sync(quiet.pk)
+    busy = SyncRun.objects.create(status=SyncRun.SUCCEEDED, counts={"runs_fetched": 1})
+    ModelVersion.objects.filter(pk=version.pk).update(tags={"dataset_version": "v99"})
+    with django_assert_num_queries(1):
+        tasks.after_sync(quiet.pk)
+    tasks.after_sync(busy.pk)
+    assert latest(version).pk != check_run.pk
