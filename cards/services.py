@@ -132,17 +132,16 @@ def _create_revision(actor, version, changes, base_revision_id, summary) -> Card
         card.model_version = version
         card.save(update_fields=["model_version"])
     completeness = sections_completeness(sections)
-    with transaction.atomic():
-        revision = CardRevision.objects.create(
-            card=card,
-            number=(latest.number + 1) if latest else 1,
-            base_revision=latest,
-            author=actor.get_username(),
-            summary=summary.strip()[:200],
-            sections=sections,
-            complete=completeness.complete,
-            percent=completeness.percent,
-        )
+    revision = CardRevision.objects.create(
+        card=card,
+        number=(latest.number + 1) if latest else 1,
+        base_revision=latest,
+        author=actor.get_username(),
+        summary=summary.strip()[:200],
+        sections=sections,
+        complete=completeness.complete,
+        percent=completeness.percent,
+    )
     CardPublication.objects.create(revision=revision)
     changed = [key for key in SECTION_KEYS if sections[key] != base_sections.get(key, "")]
     record(
