@@ -119,6 +119,7 @@ class CheckRun(models.Model):
     @property
     def is_stale(self) -> bool:
         """The version's content (run data, version tags, card revision) changed since this run."""
+        # Imported here: the digest reads cards, whose services import MLflow; models load before apps are ready.
         from .digest import version_content_digest
 
         return self.version is None or self.is_stale_against(version_content_digest(self.version))

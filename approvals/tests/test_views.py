@@ -93,6 +93,12 @@ class TestPanel:
             response = client.get(urls(version)["panel"], **HTMX)
         assert response.content.decode().count('class="check passed"') == rules
 
+    def test_the_version_page_shows_the_panel(self, client, reviewer, version, checked):
+        client.force_login(reviewer)
+        html = client.get(version.get_absolute_url()).content.decode()
+        assert 'id="checks"' in html
+        assert "accuracy = 0.85, needs &gt;= 0.9" in html
+
     def test_the_template_tag_renders_the_panel_for_the_version_page(self, owner, version, checked):
         request = RequestFactory().get("/")
         request.user = owner
