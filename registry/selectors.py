@@ -1,19 +1,53 @@
-"""Reads that depend on who asks. Views never call ``.objects.get`` on protected data."""
+"""Reads that depend on who asks. Views never call ``.objects.get`` on protected data.
 
-from django.db.models import Count, OuterRef, Subquery
+Every page's reads are a fixed number of queries, whatever the number of models or versions: lists
+are paginated in the database, and what a page needs for many rows comes in one query per kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from .models import ModelVersion, RegisteredModel
+from .metrics import as_number, metric_direction
+from .models import Dataset, ModelVersion, RegisteredModel, Run, RunInput, StageChange, SyncRun
+from .timeline import Timeline, stage_timeline
+
+MODELS_PER_PAGE = 50
+VERSIONS_PER_PAGE = 50
+REVERSE_PER_PAGE = 50
+SEARCH_LIMIT = 20
+MIN_COMMIT_PREFIX = 4
 
 
-def model_list_for_user(user, *, query: str = "", stage: str = "", owner: str = ""):
+def model_list_for_user(user, *, query: str = "", stage: str = "", alias: str = "", tag: str = "", owner: str = ""):
+    """Models with their latest/Production/Staging version numbers; ``tag`` is ``key`` or ``key=value``."""
     models = RegisteredModel.objects.visible_to(user)
     if query:
         models = models.filter(name__icontains=query)
     if owner:
         models = models.filter(owner=owner)
     if stage:
-        models = models.filter(versions__stage=stage).distinct()
+        models = models.filter(Exists(ModelVersion.objects.filter(model=OuterRef("pk"), stage=stage)))
+    if alias:
+        models = models.filter(aliases__has_key=alias)
+    if tag:
+        key, has_value, value = tag.partition("=")
+        key = key.strip()
+        # KeyTextTransform takes the key as data, so any key (even one containing "__") is safe; the Cast
+        # keeps SQLite from reading the compared value as JSON.
+        models = (
+            models.alias(tag_value=Cast(KeyTextTransform(key, "tags"), TextField())).filter(tag_value=value.strip())
+            if has_value
+            else models.filter(tags__has_key=key)
+        )
 
     def version_in(stage_name):
         return Subquery(
@@ -22,8 +56,18 @@ def model_list_for_user(user, *, query: str = "", stage: str = "", owner: str = 
             .values("version")[:1]
         )
 
+    # Correlated subqueries rather than GROUP BY: the database evaluates them for one page only.
     return models.annotate(
-        version_count=Count("versions", distinct=True),
+        version_count=Coalesce(
+            Subquery(
+                ModelVersion.objects.filter(model=OuterRef("pk"))
+                .order_by()
+                .values("model")
+                .annotate(n=Count("pk"))
+                .values("n")
+            ),
+            0,
+        ),
         latest_version=Subquery(
             ModelVersion.objects.filter(model=OuterRef("pk")).order_by("-version").values("version")[:1]
         ),
@@ -32,8 +76,76 @@ def model_list_for_user(user, *, query: str = "", stage: str = "", owner: str = 
     ).order_by("name")
 
 
+def model_list_page(user, filters: dict, page_number) -> Page:
+    page = Paginator(model_list_for_user(user, **filters), MODELS_PER_PAGE).get_page(page_number)
+    synced = last_synced_at([m.name for m in page])
+    for model in page:
+        model.last_synced = synced.get(model.name)
+    return page
+
+
+def last_synced_at(names: list[str]) -> dict:
+    """When each model was last covered by a successful sync: a whole-registry one or its own."""
+    if not names:
+        return {}
+    latest = dict(
+        SyncRun.objects.filter(Q(model_name="") | Q(model_name__in=names), status=SyncRun.SUCCEEDED)
+        .values("model_name")
+        .annotate(at=Max("finished_at"))
+        .values_list("model_name", "at")
+    )
+    whole = latest.get("")
+    return {name: max(filter(None, [whole, latest.get(name)]), default=None) for name in names}
+
+
+def owner_choices():
+    return list(RegisteredModel.objects.exclude(owner="").values_list("owner", flat=True).distinct().order_by("owner"))
+
+
 def model_get_for_user(user, name: str) -> RegisteredModel:
     return get_object_or_404(RegisteredModel.objects.visible_to(user), name=name)
+
+
+def model_versions(model: RegisteredModel) -> list[ModelVersion]:
+    """Every version of ``model`` with its run's metrics on ``.metrics`` (empty when it has no run)."""
+    versions = list(
+        model.versions.select_related("run").defer(
+            "description", "tags", "source", "run__params", "run__tags", "run__source_name"
+        )
+    )
+    for version in versions:
+        run = version.mirrored_run
+        version.metrics = run.metrics if run else {}
+    return versions
+
+
+def sort_versions(versions: list[ModelVersion], sort: str) -> list[ModelVersion]:
+    """``sort``: ``version``, ``created``, ``stage`` or ``metric:<name>``; a leading ``-`` reverses.
+
+    ``metric:<name>`` with no ``-`` puts the best value first (by the metric's direction); versions
+    without the metric always come last.
+    """
+    descending = sort.startswith("-")
+    field = sort.lstrip("-")
+    if field.startswith("metric:"):
+        name = field.removeprefix("metric:")
+        best_first_reverse = metric_direction(name) == "higher"
+        with_value = [v for v in versions if as_number(v.metrics.get(name)) is not None]
+        without = [v for v in versions if as_number(v.metrics.get(name)) is None]
+        with_value.sort(key=lambda v: (as_number(v.metrics[name]), v.version), reverse=best_first_reverse != descending)
+        return with_value + sorted(without, key=lambda v: -v.version)
+    if field == "created":
+        key = lambda v: (v.created_at is not None, v.created_at or timezone.now(), v.version)  # noqa: E731
+    elif field == "stage":
+        order = {"Production": 0, "Staging": 1, "None": 2, "Archived": 3}
+        key = lambda v: (order.get(v.stage, 4), -v.version)  # noqa: E731
+    else:
+        key = lambda v: v.version  # noqa: E731
+    return sorted(versions, key=key, reverse=descending)
+
+
+def model_timeline(model: RegisteredModel) -> Timeline:
+    return stage_timeline(StageChange.objects.filter(model_name=model.name), now=timezone.now())
 
 
 def version_get_for_user(user, name: str, version: int) -> ModelVersion:
@@ -44,5 +156,156 @@ def version_get_for_user(user, name: str, version: int) -> ModelVersion:
     )
 
 
-def owner_choices():
-    return list(RegisteredModel.objects.exclude(owner="").values_list("owner", flat=True).distinct().order_by("owner"))
+@dataclass
+class VersionReview:
+    version: ModelVersion
+    production: ModelVersion | None  # the version compared against: None when there is none, or it is this one
+    inputs: list[RunInput]
+    history: list[StageChange]
+
+    @property
+    def run(self) -> Run | None:
+        return self.version.mirrored_run
+
+    @property
+    def is_production(self) -> bool:
+        return self.version.stage == "Production" and self.production is None
+
+    @property
+    def production_run(self) -> Run | None:
+        return self.production.mirrored_run if self.production else None
+
+
+def version_review_for_user(user, name: str, version: int) -> VersionReview:
+    model_version = version_get_for_user(user, name, version)
+    # Several versions can be in Production when transitions did not archive: compare with the newest.
+    production = (
+        ModelVersion.objects.select_related("run")
+        .filter(model_id=model_version.model_id, stage="Production")
+        .order_by("-version")
+        .first()
+    )
+    if production is not None and production.pk == model_version.pk:
+        production = None
+    return VersionReview(
+        version=model_version,
+        production=production,
+        inputs=version_inputs(model_version),
+        history=list(StageChange.objects.filter(model_name=name, version=model_version.version)),
+    )
+
+
+def version_inputs(version: ModelVersion) -> list[RunInput]:
+    run = version.mirrored_run
+    if run is None:
+        return []
+    return list(RunInput.objects.filter(run_id=run.pk).select_related("dataset").order_by("context", "dataset__name"))
+
+
+def _versions_of_runs(user, runs) -> object:
+    """Visible versions whose run is in ``runs`` (a query of Run rows), newest model activity first."""
+    return (
+        ModelVersion.objects.filter(
+            model__in=RegisteredModel.objects.visible_to(user), run_id__in=runs.values("run_id")
+        )
+        .select_related("model", "run")
+        .defer("description", "tags", "source", "run__params", "run__metrics", "run__tags")
+        .order_by("model__name", "-version")
+    )
+
+
+@dataclass
+class ReverseLineage:
+    """Every version trained from a dataset digest or a commit, with a count per stage."""
+
+    page: Page
+    stage_counts: dict[str, int]
+    stage: str
+
+
+def _reverse_lineage(versions, *, stage: str, page_number) -> ReverseLineage:
+    counts = dict(versions.order_by().values("stage").annotate(n=Count("pk")).values_list("stage", "n"))
+    if stage:
+        versions = versions.filter(stage=stage)
+    page = Paginator(versions, REVERSE_PER_PAGE).get_page(page_number)
+    return ReverseLineage(page=page, stage_counts=counts, stage=stage)
+
+
+def datasets_by_digest(user, digest: str) -> list[Dataset]:
+    """All datasets with ``digest`` (one digest may be logged under several names), or 404."""
+    if not user.is_authenticated:
+        raise Http404
+    datasets = list(Dataset.objects.filter(digest=digest))
+    if not datasets:
+        raise Http404("No dataset with this digest has been mirrored.")
+    return datasets
+
+
+def versions_trained_on(user, datasets: list[Dataset], *, stage: str = "", page_number=None) -> ReverseLineage:
+    runs = Run.objects.filter(inputs__dataset__in=datasets)
+    lineage = _reverse_lineage(_versions_of_runs(user, runs), stage=stage, page_number=page_number)
+    _attach_contexts(lineage.page, datasets)
+    return lineage
+
+
+def _attach_contexts(page: Page, datasets: list[Dataset]) -> None:
+    """How each listed version's run used the datasets (``training``, ``evaluation``...): one query."""
+    run_ids = {v.run_id for v in page}
+    contexts: dict[str, set[str]] = {}
+    for run_id, context in RunInput.objects.filter(dataset__in=datasets, run__run_id__in=run_ids).values_list(
+        "run__run_id", "context"
+    ):
+        contexts.setdefault(run_id, set()).add(context or "unspecified")
+    for version in page:
+        version.contexts = sorted(contexts.get(version.run_id, ()))
+
+
+def commits_matching(user, prefix: str) -> list[str]:
+    """Full commit hashes starting with ``prefix`` (at most ``SEARCH_LIMIT``), or 404."""
+    if not user.is_authenticated or len(prefix) < MIN_COMMIT_PREFIX:
+        raise Http404
+    commits = list(
+        Run.objects.filter(git_commit__startswith=prefix.lower())
+        .order_by("git_commit")
+        .values_list("git_commit", flat=True)
+        .distinct()[:SEARCH_LIMIT]
+    )
+    if not commits:
+        raise Http404("No mirrored run was trained from a commit with this prefix.")
+    return commits
+
+
+def versions_from_commit(user, prefix: str, *, stage: str = "", page_number=None) -> ReverseLineage:
+    runs = Run.objects.filter(git_commit__startswith=prefix.lower())
+    return _reverse_lineage(_versions_of_runs(user, runs), stage=stage, page_number=page_number)
+
+
+@dataclass
+class LineageSearch:
+    datasets: list[Dataset]
+    commits: list[dict]
+
+
+def lineage_search(user, query: str) -> LineageSearch:
+    """Datasets whose name contains ``query`` or whose digest starts with it; commits starting with it."""
+    if not user.is_authenticated or not query:
+        return LineageSearch([], [])
+    lowered = query.lower()
+    datasets = list(
+        Dataset.objects.filter(Q(name__icontains=query) | Q(digest__startswith=lowered))
+        .annotate(run_count=Count("run_inputs__run", distinct=True))
+        .order_by("name", "digest")[:SEARCH_LIMIT]
+    )
+    commits = []
+    if len(query) >= MIN_COMMIT_PREFIX and all(c in "0123456789abcdef" for c in lowered):
+        commits = list(
+            Run.objects.filter(git_commit__startswith=lowered)
+            .values("git_commit")
+            .annotate(run_count=Count("pk"))
+            .order_by("git_commit")[:SEARCH_LIMIT]
+        )
+    return LineageSearch(datasets, commits)
+
+
+def sync_run_latest_running() -> SyncRun | None:
+    return SyncRun.objects.filter(status=SyncRun.RUNNING).order_by("-started_at", "-id").first()

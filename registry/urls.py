@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
@@ -6,6 +6,12 @@ app_name = "registry"
 
 urlpatterns = [
     path("", views.model_list, name="model_list"),
+    path("sync/", views.sync_now, name="sync_now"),
+    path("sync/<int:pk>/", views.sync_status, name="sync_status"),
     path("models/<str:name>/", views.model_detail, name="model_detail"),
     path("models/<str:name>/versions/<int:version>/", views.version_detail, name="version_detail"),
+    path("models/<str:name>/versions/<int:version>/lineage/", views.version_lineage_view, name="version_lineage"),
+    path("lineage/", views.lineage_search, name="lineage_search"),
+    path("datasets/<str:digest>/", views.dataset_detail, name="dataset_detail"),
+    re_path(r"^commits/(?P<prefix>[0-9a-fA-F]{4,64})/$", views.commit_detail, name="commit_detail"),
 ]

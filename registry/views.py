@@ -1,32 +1,182 @@
+"""Review pages. Each view parses its input, calls selectors, and renders the page or, for htmx, the
+fragment named by the request's ``HX-Target`` (the page template owns it as a partial)."""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
-from . import selectors
+from . import selectors, services
+from .charts import metric_chart
+from .forms import LineageSearchForm, ModelFilterForm, ReverseLineageForm, VersionTableForm
+from .lineage import version_lineage
+from .metrics import key_metric_names, metric_deltas, params_diff
+from .models import SyncRun
 
 
-@login_required
-def model_list(request):
-    query = request.GET.get("q", "").strip()
-    stage = request.GET.get("stage", "")
-    owner = request.GET.get("owner", "")
-    models = selectors.model_list_for_user(request.user, query=query, stage=stage, owner=owner)
-    page = Paginator(models, 50).get_page(request.GET.get("page"))
-    context = {"page": page, "q": query, "stage": stage, "owner": owner, "owners": selectors.owner_choices()}
-    template = "registry/model_list.html#results" if request.htmx else "registry/model_list.html"
+def _render(request, template: str, context: dict, fragments: tuple[str, ...] = ()):
+    """The whole page, or the partial whose id htmx is about to swap (when the page owns one)."""
+    target = request.htmx.target if request.htmx else None
+    if target in fragments:
+        return render(request, f"{template}#{target}", context)
     return render(request, template, context)
 
 
 @login_required
-def model_detail(request, name):
-    model = selectors.model_get_for_user(request.user, name)
-    versions = model.versions.select_related("run").order_by("-version")
-    return render(request, "registry/model_detail.html", {"model": model, "versions": versions})
+@require_GET
+def model_list(request):
+    form = ModelFilterForm(request.GET)
+    form.is_valid()
+    page = selectors.model_list_page(request.user, form.filters(), request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        # Callables: the template evaluates them only when it renders the whole page.
+        "owners": selectors.owner_choices,
+        "sync": selectors.sync_run_latest_running,
+    }
+    return _render(request, "registry/model_list.html", context, fragments=("results",))
 
 
 @login_required
+@require_POST
+def sync_now(request):
+    sync_run = services.sync_run_start(actor=request.user)
+    if request.htmx:
+        return render(request, "registry/sync_detail.html#status", {"sync": sync_run})
+    if sync_run.is_done:
+        level = messages.SUCCESS if sync_run.status == SyncRun.SUCCEEDED else messages.ERROR
+        text = f"Sync #{sync_run.pk} {sync_run.status}."
+        if sync_run.error:
+            text += f" {sync_run.error[:300]}"
+        messages.add_message(request, level, text)
+    else:
+        messages.info(request, f"Sync #{sync_run.pk} is running; reload this page to see the result.")
+    return redirect("registry:model_list")
+
+
+@login_required
+@require_GET
+def sync_status(request, pk):
+    sync_run = get_object_or_404(SyncRun, pk=pk)
+    if not request.htmx:
+        return render(request, "registry/sync_detail.html", {"sync": sync_run})
+    response = render(request, "registry/sync_detail.html#status", {"sync": sync_run})
+    if not sync_run.is_done:
+        return response
+    done = HttpResponseStopPolling(response.content)
+    # The model list reloads its rows when the sync it started has finished.
+    return trigger_client_event(done, "synced")
+
+
+@login_required
+@require_GET
+def model_detail(request, name):
+    model = selectors.model_get_for_user(request.user, name)
+    form = VersionTableForm(request.GET)
+    form.is_valid()
+    sort = form.ordering
+    sort_metric = sort.lstrip("-").removeprefix("metric:") if "metric:" in sort else ""
+    versions = selectors.model_versions(model)
+    all_metrics = sorted({name for v in versions for name in v.metrics})
+    key_metrics = key_metric_names((v.metrics for v in versions), must_include=sort_metric)
+    chart_metric = form.cleaned_data.get("chart") or sort_metric or (key_metrics[0] if key_metrics else "")
+    production = next((v for v in sorted(versions, key=lambda v: -v.version) if v.stage == "Production"), None)
+    context = {
+        "model": model,
+        "form": form,
+        "sort": sort,
+        "page": Paginator(selectors.sort_versions(versions, sort), selectors.VERSIONS_PER_PAGE).get_page(
+            request.GET.get("page")
+        ),
+        "version_count": len(versions),
+        "key_metrics": key_metrics,
+        "all_metrics": all_metrics,
+        "chart_metric": chart_metric,
+        "chart": metric_chart(chart_metric, versions) if chart_metric else None,
+        "headline": production or (max(versions, key=lambda v: v.version) if versions else None),
+        "timeline": lambda: selectors.model_timeline(model),
+    }
+    return _render(request, "registry/model_detail.html", context, fragments=("versions", "chart"))
+
+
+@login_required
+@require_GET
 def version_detail(request, name, version):
-    model_version = selectors.version_get_for_user(request.user, name, version)
-    return render(
-        request, "registry/version_detail.html", {"version": model_version, "run": model_version.mirrored_run}
-    )
+    review = selectors.version_review_for_user(request.user, name, version)
+    run, baseline = review.run, review.production_run
+    context = {
+        "review": review,
+        "version": review.version,
+        "run": run,
+        "production": review.production,
+        "compared": baseline is not None,
+        # Without a run there is nothing of this version to compare: no rows, rather than all "missing".
+        "deltas": metric_deltas(run.metrics, baseline.metrics if baseline else None) if run else [],
+        "params": params_diff(run.params, baseline.params if baseline else None) if run else [],
+    }
+    return render(request, "registry/version_detail.html", context)
+
+
+def _wants_json(request) -> bool:
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+
+
+@login_required
+@require_GET
+def version_lineage_view(request, name, version):
+    wants_json = _wants_json(request)
+    try:
+        model_version = selectors.version_get_for_user(request.user, name, version)
+    except Http404:
+        if not wants_json:
+            raise
+        return JsonResponse({"error": f"No version {version} of model {name!r}."}, status=404)
+    lineage = version_lineage(model_version, selectors.version_inputs(model_version))
+    if wants_json:
+        response = JsonResponse(lineage.as_json())
+    else:
+        response = render(request, "registry/lineage.html", {"version": model_version, "lineage": lineage})
+    # The same URL answers HTML or JSON: caches must key on Accept.
+    patch_vary_headers(response, ["Accept"])
+    return response
+
+
+def _reverse_form(request) -> ReverseLineageForm:
+    form = ReverseLineageForm(request.GET)
+    form.is_valid()
+    return form
+
+
+@login_required
+@require_GET
+def dataset_detail(request, digest):
+    datasets = selectors.datasets_by_digest(request.user, digest)
+    form = _reverse_form(request)
+    stage = form.cleaned_data.get("stage", "")
+    lineage = selectors.versions_trained_on(request.user, datasets, stage=stage, page_number=request.GET.get("page"))
+    context = {"datasets": datasets, "digest": digest, "form": form, "lineage": lineage}
+    return _render(request, "registry/dataset_detail.html", context, fragments=("versions",))
+
+
+@login_required
+@require_GET
+def commit_detail(request, prefix):
+    commits = selectors.commits_matching(request.user, prefix)
+    form = _reverse_form(request)
+    stage = form.cleaned_data.get("stage", "")
+    lineage = selectors.versions_from_commit(request.user, prefix, stage=stage, page_number=request.GET.get("page"))
+    context = {"commits": commits, "prefix": prefix.lower(), "form": form, "lineage": lineage}
+    return _render(request, "registry/commit_detail.html", context, fragments=("versions",))
+
+
+@login_required
+@require_GET
+def lineage_search(request):
+    form = LineageSearchForm(request.GET if "q" in request.GET else None)
+    results = selectors.lineage_search(request.user, form.cleaned_data["q"]) if form.is_valid() else None
+    return _render(request, "registry/lineage_search.html", {"form": form, "results": results}, fragments=("results",))

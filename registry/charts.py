@@ -1,0 +1,111 @@
+"""Geometry for the server-rendered SVG chart of one metric across a model's versions.
+
+Only numbers are computed here; the template writes the SVG, so every name and label goes through
+Django's autoescaping like the rest of the page.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .metrics import as_number
+
+WIDTH = 720
+HEIGHT = 240
+PAD_LEFT = 64
+PAD_RIGHT = 16
+PAD_TOP = 16
+PAD_BOTTOM = 40
+MAX_X_LABELS = 10
+
+
+@dataclass(frozen=True)
+class Point:
+    version: int
+    value: float
+    x: float
+    y: float
+    stage: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    value: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    metric: str
+    points: list[Point]
+    y_ticks: list[Tick]
+    x_labels: list[Point]
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = PAD_LEFT
+    right: int = WIDTH - PAD_RIGHT
+    top: int = PAD_TOP
+    bottom: int = HEIGHT - PAD_BOTTOM
+
+    @property
+    def polyline(self) -> str:
+        return " ".join(f"{p.x},{p.y}" for p in self.points)
+
+
+def _nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    if high == low:
+        return [low]
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(low / step) * step
+    ticks = []
+    value = first
+    while value <= high + step * 1e-9:
+        ticks.append(round(value, 12))
+        value += step
+    return ticks
+
+
+def metric_chart(metric: str, versions) -> Chart | None:
+    """``versions``: objects with ``version``, ``stage``, ``get_absolute_url()`` and ``metrics`` (a dict).
+
+    None when fewer than one version has a finite value for ``metric``.
+    """
+    values = [(v, as_number(v.metrics.get(metric))) for v in sorted(versions, key=lambda v: v.version)]
+    values = [(v, value) for v, value in values if value is not None]
+    if not values:
+        return None
+    low = min(value for _, value in values)
+    high = max(value for _, value in values)
+    if high == low:
+        low, high = low - (abs(low) * 0.1 or 1), high + (abs(high) * 0.1 or 1)
+    else:
+        margin = (high - low) * 0.08
+        low, high = low - margin, high + margin
+    inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
+    inner_h = HEIGHT - PAD_TOP - PAD_BOTTOM
+
+    def y_of(value: float) -> float:
+        return round(PAD_TOP + (high - value) / (high - low) * inner_h, 2)
+
+    step = inner_w / (len(values) - 1) if len(values) > 1 else 0
+    points = [
+        Point(
+            version=v.version,
+            value=value,
+            x=round(PAD_LEFT + (index * step if len(values) > 1 else inner_w / 2), 2),
+            y=y_of(value),
+            stage=v.stage,
+            url=v.get_absolute_url(),
+        )
+        for index, (v, value) in enumerate(values)
+    ]
+    every = math.ceil(len(points) / MAX_X_LABELS)
+    x_labels = [p for index, p in enumerate(points) if index % every == 0 or index == len(points) - 1]
+    if len(x_labels) > 1 and x_labels[-1].x - x_labels[-2].x < inner_w / MAX_X_LABELS / 2:
+        del x_labels[-2]
+    ticks = [Tick(value, y_of(value)) for value in _nice_ticks(low, high)]
+    return Chart(metric=metric, points=points, y_ticks=ticks, x_labels=x_labels)
