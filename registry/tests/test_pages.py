@@ -17,17 +17,6 @@ XSS = "<script>alert(1)</script>"
 XSS_NAME = "<script>alert('name')"  # MLflow refuses "/" and ":" in model names
 
 
-@pytest.fixture
-def reviewer(django_user_model):
-    return django_user_model.objects.create_user("reviewer1", password="pw-reviewer-1")
-
-
-@pytest.fixture
-def client_in(client, reviewer):
-    client.force_login(reviewer)
-    return client
-
-
 def rows(html: str, table_marker: str = "<tbody>") -> list[str]:
     body = html.split(table_marker, 1)[1].split("</tbody>", 1)[0]
     return re.findall(r"<tr.*?</tr>", body, flags=re.S)
