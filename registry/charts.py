@@ -70,7 +70,7 @@ def _nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
 
 
 def metric_chart(metric: str, versions) -> Chart | None:
-    """``versions``: objects with ``version``, ``stage``, ``get_absolute_url()`` and ``metrics`` (a dict).
+    """``versions``: objects with ``version``, ``stage``, ``url`` and ``metrics`` (a dict).
 
     None when fewer than one version has a finite value for ``metric``.
     """
@@ -99,7 +99,7 @@ def metric_chart(metric: str, versions) -> Chart | None:
             x=round(PAD_LEFT + (index * step if len(values) > 1 else inner_w / 2), 2),
             y=y_of(value),
             stage=v.stage,
-            url=v.get_absolute_url(),
+            url=v.url,
         )
         for index, (v, value) in enumerate(values)
     ]

@@ -19,7 +19,8 @@ NODE_H = 58
 COLUMN_GAP = 70
 ROW_GAP = 18
 MARGIN = 12
-LABEL_CHARS = 28
+LABEL_CHARS = 26  # 13px bold in a 220px box
+DETAIL_CHARS = 34  # 11px
 
 
 @dataclass
@@ -41,11 +42,11 @@ class Node:
 
     @property
     def short_label(self) -> str:
-        return _clip(self.label)
+        return _clip(self.label, LABEL_CHARS)
 
     @property
     def short_detail(self) -> str:
-        return _clip(self.detail)
+        return _clip(self.detail, DETAIL_CHARS)
 
 
 @dataclass
@@ -110,8 +111,8 @@ class Lineage:
         }
 
 
-def _clip(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def version_lineage(version: ModelVersion, inputs: list[RunInput]) -> Lineage:
@@ -166,8 +167,11 @@ def version_lineage(version: ModelVersion, inputs: list[RunInput]) -> Lineage:
             lineage.nodes.append(commit)
             lineage.edges.append(Edge(commit, run_node))
     lineage.nodes.append(version_node)
-    targets = [Node("stage", "stage", version.stage, "stage", f"{model_url}#history", 3)]
-    targets += [Node(f"alias-{a}", "alias", f"@{a}", "alias", f"{model_url}#history", 3) for a in version.aliases]
+    targets = [Node("stage", "stage", version.stage, "current stage", f"{model_url}#history", 3)]
+    targets += [
+        Node(f"alias-{a}", "alias", f"@{a}", f"alias of v{version.version}", f"{model_url}#history", 3)
+        for a in version.aliases
+    ]
     for node in targets:
         lineage.nodes.append(node)
         lineage.edges.append(Edge(version_node, node))

@@ -36,7 +36,32 @@ METRIC_DIRECTIONS: dict[str, str] = {
 }
 
 KEY_METRICS_LIMIT = 4
+# Among metrics as common as each other, these headline metrics come first, in this order.
+KEY_METRIC_PREFERENCE = (
+    "accuracy",
+    "f1",
+    "roc_auc",
+    "precision",
+    "recall",
+    "r2",
+    "rmse",
+    "mae",
+    "log_loss",
+    "loss",
+)
 _SEGMENT_SEPARATORS = re.compile(r"[._/:-]")
+
+
+def format_metric(value) -> str:
+    """Four significant digits below 1,000 (0.8123, 12.35), thousands separators above; "—" if missing."""
+    number = as_number(value)
+    if number is None:
+        return "—" if value is None else str(value)
+    if number.is_integer() and abs(number) < 1e15:
+        return f"{int(number):,}"
+    if abs(number) >= 1000:
+        return f"{number:,.1f}"
+    return f"{number:.4g}"
 
 
 def metric_direction(name: str) -> str:
@@ -127,9 +152,15 @@ def params_diff(params: dict, baseline: dict | None) -> list[ParamDiff]:
 
 
 def key_metric_names(metric_dicts, *, limit: int = KEY_METRICS_LIMIT, must_include: str = "") -> list[str]:
-    """The metrics most versions have (ties by name): the columns worth showing in a versions table."""
+    """The metrics most versions have, headline metrics first: the columns worth showing in a versions table."""
     counts = Counter(name for metrics in metric_dicts for name in metrics)
-    names = [name for name, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]]
+    preference = {name: index for index, name in enumerate(KEY_METRIC_PREFERENCE)}
+
+    def rank(item):
+        name, count = item
+        return (-count, preference.get(name, len(preference)), name)
+
+    names = [name for name, _ in sorted(counts.items(), key=rank)[:limit]]
     if must_include and must_include not in names:
         names = [*names[: limit - 1], must_include]
     return names

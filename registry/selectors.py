@@ -16,7 +16,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from .metrics import as_number, metric_direction
+from .links import ModelUrls, mlflow_run_url
+from .metrics import as_number, format_metric, metric_direction
 from .models import Dataset, ModelVersion, RegisteredModel, Run, RunInput, StageChange, SyncRun
 from .timeline import Timeline, stage_timeline
 
@@ -81,6 +82,7 @@ def model_list_page(user, filters: dict, page_number) -> Page:
     synced = last_synced_at([m.name for m in page])
     for model in page:
         model.last_synced = synced.get(model.name)
+        model.urls = ModelUrls(model.name)
     return page
 
 
@@ -107,16 +109,34 @@ def model_get_for_user(user, name: str) -> RegisteredModel:
 
 
 def model_versions(model: RegisteredModel) -> list[ModelVersion]:
-    """Every version of ``model`` with its run's metrics on ``.metrics`` (empty when it has no run)."""
+    """Every version of ``model``, with its run's metrics on ``.metrics`` (empty without a run), its page's
+    ``.url`` and a ``.run_link`` (MLflow's run page when ``MLFLOW_UI_URL`` is set, else the version's code)."""
     versions = list(
-        model.versions.select_related("run").defer(
-            "description", "tags", "source", "run__params", "run__tags", "run__source_name"
+        model.versions.select_related("run").only(
+            "model_id",
+            "version",
+            "stage",
+            "aliases",
+            "created_at",
+            "run_id",
+            "run__run_id",
+            "run__experiment_id",
+            "run__metrics",
         )
     )
+    urls = ModelUrls(model.name)
     for version in versions:
         run = version.mirrored_run
         version.metrics = run.metrics if run else {}
+        version.url = urls.version(version.version)
+        version.run_link = (run and mlflow_run_url(run.experiment_id, run.run_id)) or f"{version.url}#code"
     return versions
+
+
+def with_key_values(page, names: list[str]) -> None:
+    """The formatted values of the ``names`` metrics, for the versions of one table page."""
+    for version in page:
+        version.key_values = [format_metric(version.metrics.get(name)) for name in names]
 
 
 def sort_versions(versions: list[ModelVersion], sort: str) -> list[ModelVersion]:
@@ -145,7 +165,13 @@ def sort_versions(versions: list[ModelVersion], sort: str) -> list[ModelVersion]
 
 
 def model_timeline(model: RegisteredModel) -> Timeline:
-    return stage_timeline(StageChange.objects.filter(model_name=model.name), now=timezone.now())
+    """The stage history, each interval with the ``.url`` of its version."""
+    timeline = stage_timeline(StageChange.objects.filter(model_name=model.name), now=timezone.now())
+    urls = ModelUrls(model.name)
+    for lane in timeline.lanes:
+        for interval in lane.intervals:
+            interval.url = urls.version(interval.version)
+    return timeline
 
 
 def version_get_for_user(user, name: str, version: int) -> ModelVersion:

@@ -86,13 +86,15 @@ def model_detail(request, name):
     key_metrics = key_metric_names((v.metrics for v in versions), must_include=sort_metric)
     chart_metric = form.cleaned_data.get("chart") or sort_metric or (key_metrics[0] if key_metrics else "")
     production = next((v for v in sorted(versions, key=lambda v: -v.version) if v.stage == "Production"), None)
+    page = Paginator(selectors.sort_versions(versions, sort), selectors.VERSIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    selectors.with_key_values(page, key_metrics)
     context = {
         "model": model,
         "form": form,
         "sort": sort,
-        "page": Paginator(selectors.sort_versions(versions, sort), selectors.VERSIONS_PER_PAGE).get_page(
-            request.GET.get("page")
-        ),
+        "page": page,
         "version_count": len(versions),
         "key_metrics": key_metrics,
         "all_metrics": all_metrics,

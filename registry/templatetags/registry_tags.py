@@ -3,24 +3,16 @@
 import json
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from .. import links
-from ..metrics import as_number, metric_direction
+from ..metrics import as_number, format_metric, metric_direction
 
 register = template.Library()
 
 
-@register.filter
-def metric(value) -> str:
-    """Four significant digits below 1,000 (0.8123, 12.35), thousands separators above."""
-    number = as_number(value)
-    if number is None:
-        return "—" if value is None else str(value)
-    if number.is_integer() and abs(number) < 1e15:
-        return f"{int(number):,}"
-    if abs(number) >= 1000:
-        return f"{number:,.1f}"
-    return f"{number:.4g}"
+register.filter("metric", format_metric)
 
 
 @register.filter
@@ -72,6 +64,27 @@ def system_tags(tags: dict) -> list[tuple[str, str]]:
 
 
 @register.simple_tag
+def chart_points(chart):
+    """The chart's points, each a link to its version.
+
+    Built in Python because a model page can show hundreds of points: the template language took
+    ~20 ms for 200, ``format_html`` per point ~8 ms. Every string is escaped (numbers are formatted
+    here), so the result is as safe as the template's autoescaping.
+    """
+    name = escape(chart.metric)
+    points = []
+    for p in chart.points:
+        stage, value = escape(p.stage), escape(format_metric(p.value))
+        radius = 6 if p.stage in ("Production", "Staging") else 4
+        points.append(
+            f'<a href="{escape(p.url)}" aria-label="v{p.version:d} {stage}: {name} {value}">'
+            f'<circle class="point {stage.lower()}" cx="{p.x:g}" cy="{p.y:g}" r="{radius}">'
+            f"<title>v{p.version:d} ({stage}): {name} = {value}</title></circle></a>"
+        )
+    return mark_safe("\n".join(points))  # noqa: S308 - every interpolated string is escaped above
+
+
+@register.simple_tag
 def mlflow_model_url(name):
     return links.mlflow_model_url(name)
 
@@ -97,6 +110,12 @@ def sort_link_value(current: str, field: str) -> str:
     if current != field:
         return field
     return field[1:] if field.startswith("-") else f"-{field}"
+
+
+@register.filter
+def version_url(model, number) -> str:
+    """``{{ model|version_url:number }}`` for a model row carrying ``urls`` (see selectors)."""
+    return model.urls.version(number)
 
 
 @register.filter

@@ -53,7 +53,7 @@ def listed(html: str) -> list[tuple[str, str, str]]:
 def test_lineage_page_draws_every_node_as_a_link(client_in, world):
     html = client_in.get("/models/Churn/versions/2/lineage/").content.decode()
     svg = html.split("<svg", 1)[1].split("</svg>", 1)[0]
-    links = re.findall(r'<a href="([^"]+)" class="node (\w+)"', svg)
+    links = re.findall(r'<a href="([^"]+)" class="node (\w+)[^"]*"', svg)
     assert sorted(kind for _, kind in links) == ["alias", "commit", "dataset", "dataset", "run", "stage", "version"]
     hrefs = {kind: href for href, kind in links if kind != "dataset"}
     assert {href for href, kind in links if kind == "dataset"} == {"/datasets/aaaa1111/", "/datasets/cccc3333/"}
@@ -62,7 +62,7 @@ def test_lineage_page_draws_every_node_as_a_link(client_in, world):
     assert hrefs["stage"] == hrefs["alias"] == "/models/Churn/#history"
     assert hrefs["run"] == "/models/Churn/versions/2/#code"  # no MLflow UI configured
     assert svg.count('class="edge"') == 6  # 2 datasets + commit → run → version → stage + alias
-    assert "Production" in svg and "@champion" in svg
+    assert 'class="node stage stage-production"' in svg and "@champion" in svg
 
 
 def test_lineage_run_node_links_to_mlflow_when_configured(client_in, world, settings):

@@ -6,6 +6,7 @@ import pytest
 
 from registry import metrics
 from registry.charts import metric_chart
+from registry.links import ModelUrls
 from registry.metrics import HIGHER, LOWER, key_metric_names, metric_deltas, metric_direction, params_diff
 from registry.models import StageChange
 from registry.timeline import stage_timeline
@@ -83,15 +84,15 @@ def test_key_metrics_are_the_most_common_and_include_the_sorted_one():
     dicts = [{"a": 1, "b": 2}, {"a": 1, "c": 3}, {"a": 1, "b": 1}, {"z": 1}]
     assert key_metric_names(dicts, limit=2) == ["a", "b"]
     assert key_metric_names(dicts, limit=2, must_include="z") == ["a", "z"]
+    headline = [{"accuracy_east": 1, "roc_auc": 1, "accuracy": 1, "zeta": 1}]
+    assert key_metric_names(headline, limit=3) == ["accuracy", "roc_auc", "accuracy_east"]
 
 
 class V:
     def __init__(self, version, value, stage="None"):
         self.version, self.stage = version, stage
         self.metrics = {} if value is None else {"acc": value}
-
-    def get_absolute_url(self):
-        return f"/v/{self.version}/"
+        self.url = f"/v/{version}/"
 
 
 def test_chart_places_points_by_version_and_value():
@@ -183,3 +184,12 @@ def test_timeline_keeps_concurrent_holders_apart_and_history_before_the_first_sy
 def test_empty_timeline():
     timeline = stage_timeline([], now=T0)
     assert timeline.is_empty and [lane.label for lane in timeline.lanes] == ["Production", "Staging"]
+
+
+@pytest.mark.parametrize("name", ["Churn", "with space", "<script>alert('x')", "ünïcode+plus&amp", "100%"])
+def test_model_urls_match_reverse(name):
+    from django.urls import reverse
+
+    urls = ModelUrls(name)
+    assert urls.model == reverse("registry:model_detail", args=[name])
+    assert urls.version(12) == reverse("registry:version_detail", args=[name, 12])
