@@ -1,6 +1,6 @@
 """Time the portal's sync against a real ``mlflow server`` holding 10,000 versions (issue 2).
 
-    .venv/bin/python bench/sync_bench.py [--naive-sample 1000] [--profile]
+    .venv/bin/python bench/sync_bench.py [--naive-sample 1000] [--profile] [--sync-impl PATH]
 
 Builds (or reuses) ``bench/out/mlflow-10k/mlflow.db`` with ``bench/build_registry.py``, serves it
 with ``mlflow server`` on a free 127.0.0.1 port, points the portal at it with a fresh PostgreSQL
@@ -10,7 +10,8 @@ dropped and migrated at start) and times, in one run:
   (d) the bare batched read: paginated search_registered_models + search_model_versions +
       search_runs in chunks of run ids, nothing written: the limit;
   (a) the portal's sync into the empty mirror;
-  (b) an incremental sync with nothing changed;
+  (b) an incremental sync with nothing changed (three times; the median counts);
+  (f) the models + versions part of (d), which even (b) must read: the floor of (b);
   (e) a ``--full`` sync with nothing changed (every run re-read and compared);
   (c) the course module's loop, get_model_version + get_run per version, on a sample of
       versions scaled to 10,000 (the output says so).
