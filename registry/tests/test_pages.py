@@ -218,6 +218,39 @@ def test_a_second_click_while_syncing_reuses_the_running_sync(client_in, django_
     assert SyncRun.objects.count() == 2
 
 
+def _forget_broker_connections(app):
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down():
+    """Celery pointed at a port nothing listens on, as when Redis is down; restored afterwards."""
+    from registry_portal.celery import app
+
+    keys = ("task_always_eager", "broker_url", "task_publish_retry")
+    saved = {key: app.conf[key] for key in keys}
+    _forget_broker_connections(app)  # a pool made for the in-memory broker would still accept the task
+    app.conf.update(task_always_eager=False, broker_url="redis://127.0.0.1:1/0", task_publish_retry=False)
+    yield
+    app.conf.update(saved)
+    _forget_broker_connections(app)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sync_now_with_the_broker_down_fails_the_sync_run_with_the_reason(client_in, broker_down):
+    response = client_in.post("/sync/", follow=True)
+    sync_run = SyncRun.objects.get()
+    assert sync_run.status == SyncRun.FAILED and sync_run.finished_at is not None
+    assert sync_run.error.startswith("Could not queue the sync:")
+    assert f"Sync #{sync_run.pk} failed. Could not queue the sync" in response.content.decode()
+    # Not left "running": the next click starts a new sync instead of waiting on this one.
+    client_in.post("/sync/")
+    assert SyncRun.objects.count() == 2
+
+
 def test_sync_now_only_accepts_post(client_in):
     assert client_in.get("/sync/").status_code == 405
     assert SyncRun.objects.count() == 0
