@@ -1,6 +1,8 @@
 """Review pages. Each view parses its input, calls selectors, and renders the page or, for htmx, the
 fragment named by the request's ``HX-Target`` (the page template owns it as a partial)."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -148,32 +150,36 @@ def version_lineage_view(request, name, version):
     return response
 
 
-def _reverse_form(request) -> ReverseLineageForm:
+def _render_reverse_lineage(request, template: str, context: dict, trained_from):
+    """Dataset and commit pages: the stage filter, then one page of the versions ``trained_from`` lists."""
     form = ReverseLineageForm(request.GET)
     form.is_valid()
-    return form
+    lineage = trained_from(stage=form.cleaned_data.get("stage", ""), page_number=request.GET.get("page"))
+    return _render(request, template, {**context, "form": form, "lineage": lineage}, fragments=("versions",))
 
 
 @login_required
 @require_GET
 def dataset_detail(request, digest):
     datasets = selectors.datasets_by_digest(request.user, digest)
-    form = _reverse_form(request)
-    stage = form.cleaned_data.get("stage", "")
-    lineage = selectors.versions_trained_on(request.user, datasets, stage=stage, page_number=request.GET.get("page"))
-    context = {"datasets": datasets, "digest": digest, "form": form, "lineage": lineage}
-    return _render(request, "registry/dataset_detail.html", context, fragments=("versions",))
+    return _render_reverse_lineage(
+        request,
+        "registry/dataset_detail.html",
+        {"datasets": datasets, "digest": digest},
+        partial(selectors.versions_trained_on, request.user, datasets),
+    )
 
 
 @login_required
 @require_GET
 def commit_detail(request, prefix):
     commits = selectors.commits_matching(request.user, prefix)
-    form = _reverse_form(request)
-    stage = form.cleaned_data.get("stage", "")
-    lineage = selectors.versions_from_commit(request.user, prefix, stage=stage, page_number=request.GET.get("page"))
-    context = {"commits": commits, "prefix": prefix.lower(), "form": form, "lineage": lineage}
-    return _render(request, "registry/commit_detail.html", context, fragments=("versions",))
+    return _render_reverse_lineage(
+        request,
+        "registry/commit_detail.html",
+        {"commits": commits, "prefix": prefix.lower()},
+        partial(selectors.versions_from_commit, request.user, prefix),
+    )
 
 
 @login_required
