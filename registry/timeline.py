@@ -25,10 +25,6 @@ class Interval:
     left: float = 0.0  # percent of the timeline's width, for the bar
     width: float = 0.0
 
-    @property
-    def is_current(self) -> bool:
-        return self.end is None
-
 
 @dataclass
 class Lane:
@@ -39,10 +35,6 @@ class Lane:
     @property
     def tracks(self) -> int:
         return max((i.track for i in self.intervals), default=0) + 1
-
-    @property
-    def current(self) -> list[Interval]:
-        return [i for i in self.intervals if i.is_current]
 
 
 @dataclass
