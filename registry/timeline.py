@@ -24,6 +24,7 @@ class Interval:
     track: int = 0
     left: float = 0.0  # percent of the timeline's width, for the bar
     width: float = 0.0
+    url: str = ""  # the version's page, filled in by the selector
 
 
 @dataclass
