@@ -8,8 +8,11 @@
 2. Serves the portal with gunicorn, 2 sync workers, on 127.0.0.1 (DEBUG off, static files collected,
    persistent database connections), and signs in ``--clients`` sessions.
 3. For each page (model list, model page of the 200-version model, version review page, lineage
-   page), ``--clients`` threads issue ``--requests`` GETs in all, back to back (a closed loop, no think
-   time), after a warm-up; latency is measured per request at the client.
+   page), ``--clients`` threads issue ``--requests`` GETs in all, after a warm-up; latency is measured
+   per request at the client. Twice: as users do, each client pausing a random 0.5–1.5 × ``--think``
+   seconds between requests (what locust's ``wait_time = between(0.5, 1.5)`` does), and back to back
+   with no pause (a closed loop: the saturation throughput of the 2 workers, where latency is mostly
+   queueing: 10 clients on 2 sync workers wait for ~4 requests ahead of theirs).
 4. Side by side: ``mlflow server`` (2 workers) serving the same store, and the two REST calls MLflow's
    UI makes to show that model's versions (``registered-models/get`` + ``model-versions/search``
    with ``name='bench-big-200'``), timed the same way, sequentially per view.
@@ -136,14 +139,17 @@ def sign_in(base: str, username: str) -> requests.Session:
     return session
 
 
-def load(sessions: list[requests.Session], views: list, total: int) -> dict:
-    """``len(sessions)`` threads run ``views`` (callables taking a session) round robin, ``total`` in all."""
+def load(sessions: list[requests.Session], views: list, total: int, think: float = 0.0) -> dict:
+    """``len(sessions)`` threads run ``views`` (callables taking a session) round robin, ``total`` in all,
+    each pausing ``think`` × uniform(0.5, 1.5) seconds after each of its requests."""
     latencies: list[float] = []
     failures: list[str] = []
     counter = iter(range(total))
     lock = threading.Lock()
 
-    def client(session: requests.Session) -> None:
+    def client(session: requests.Session, rng: random.Random) -> None:
+        if think:
+            time.sleep(rng.uniform(0, think))  # clients start out of step, as users do
         while True:
             with lock:
                 index = next(counter, None)
@@ -156,8 +162,10 @@ def load(sessions: list[requests.Session], views: list, total: int) -> dict:
                 latencies.append(elapsed)
                 if error:
                     failures.append(error)
+            if think:
+                time.sleep(think * rng.uniform(0.5, 1.5))
 
-    threads = [threading.Thread(target=client, args=(s,)) for s in sessions]
+    threads = [threading.Thread(target=client, args=(s, random.Random(i))) for i, s in enumerate(sessions)]
     began = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--requests", type=int, default=400, help="requests per page kind")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--think", type=float, default=1.0, help="mean pause of a client between requests, s")
     parser.add_argument("--reuse", action="store_true", help="keep the database when it already mirrors 10,000")
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args(argv)
@@ -274,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "clients": args.clients,
         "requests_per_page": args.requests,
         "gunicorn_workers": args.workers,
+        "think_s": args.think,
         "load_avg_before": os.getloadavg(),
     }
     try:
@@ -299,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         for label, views in pages.items():
             load(sessions, views, max(len(views), 40))  # warm-up: templates, connections, caches
-            row = load(sessions, views, args.requests)
-            results[label] = row
-            print(f"  {label}: {row}", flush=True)
+            for mode, think in (("users", args.think), ("closed loop", 0.0)):
+                row = load(sessions, views, args.requests, think)
+                results[f"{label} [{mode}]"] = row
+                print(f"  {label} [{mode}]: {row}", flush=True)
     finally:
         stop(gunicorn)
 
@@ -334,15 +345,16 @@ def main(argv: list[str] | None = None) -> int:
             sessions = [requests.Session() for _ in range(args.clients)]
             views = [mlflow_model_view(mlflow_base, BIG)]
             load(sessions, views, 40)
-            row = load(sessions, views, args.requests)
-            results[f"MLflow REST: registered-models/get + model-versions/search ({BIG})"] = row
-            print(f"  MLflow: {row}", flush=True)
+            ratios = {}
+            for mode, think in (("users", args.think), ("closed loop", 0.0)):
+                row = load(sessions, views, args.requests, think)
+                results[f"MLflow REST: registered-models/get + model-versions/search ({BIG}) [{mode}]"] = row
+                print(f"  MLflow [{mode}]: {row}", flush=True)
+                portal = results[f"model page ({BIG}, 200 versions) [{mode}]"]
+                ratios[mode] = {key: round(portal[key] / row[key], 2) for key in ("p50_ms", "p95_ms", "p99_ms")}
         finally:
             stop(server)
-        portal = results[f"model page ({BIG}, 200 versions)"]
-        results["ratio_portal_over_mlflow"] = {
-            key: round(portal[key] / row[key], 2) for key in ("p50_ms", "p95_ms", "p99_ms")
-        }
+        results["ratio_portal_over_mlflow"] = ratios
 
     results["load_avg_after"] = os.getloadavg()
     (out / "pages_bench.json").write_text(json.dumps(results, indent=2))
