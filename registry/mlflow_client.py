@@ -286,6 +286,8 @@ def log_demo_training_run(
     tags: dict,
 ) -> str:
     """Log one training run (params, metrics, tags, dataset input, fitted model); return its run id."""
+    import skops.io as skops_io
+
     mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
     client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
     if client.get_experiment_by_name(experiment) is None:
@@ -297,7 +299,9 @@ def log_demo_training_run(
         mlflow.set_tags(tags)
         dataset = mlflow.data.from_pandas(training_frame, source=dataset_source, name=dataset_name)
         mlflow.log_input(dataset, context="training")
-        mlflow.sklearn.log_model(model, name="model", input_example=input_example)
+        # We trained this model ourselves a moment ago, so every type in it may be trusted by skops.
+        trusted = skops_io.get_untrusted_types(data=skops_io.dumps(model))
+        mlflow.sklearn.log_model(model, name="model", input_example=input_example, skops_trusted_types=trusted)
         return run.info.run_id
 
 
@@ -323,7 +327,9 @@ def register_demo_version(*, name: str, run_id: str, stage: str, description: st
     if stage != "None":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            client.transition_model_version_stage(name, version.version, stage, archive_existing_versions=True)
+            client.transition_model_version_stage(
+                name, version.version, stage, archive_existing_versions=stage in ("Staging", "Production")
+            )
         alias = settings.STAGE_ALIASES.get(stage)
         if alias:
             client.set_registered_model_alias(name, alias, version.version)

@@ -73,11 +73,22 @@ def sync_registry(
         mirror = mirror.filter(name=model_name)
     mirrored = {m.name: m for m in mirror}
     seen = {m.name for m in models}
+    # One query for every mirrored version instead of one per model.
+    mirrored_versions: dict[int, dict[int, ModelVersion]] = defaultdict(dict)
+    for row in ModelVersion.objects.filter(model__in=list(mirrored.values())):
+        mirrored_versions[row.model_id][row.version] = row
 
     for model in models:
+        model_counts: Counter = Counter()
+        current = mirrored.get(model.name)
+        existing = mirrored_versions.get(current.pk, {}) if current else {}
+        wanted = versions_by_model.get(model.name, [])
+        if current is not None and _unchanged(model, wanted, current, existing):
+            continue  # nothing to write: no transaction, no query
         try:
             with transaction.atomic():
-                _sync_model(model, versions_by_model.get(model.name, []), mirrored.get(model.name), sync_run, counts)
+                _sync_model(model, wanted, current, dict(existing), sync_run, model_counts)
+            counts.update(model_counts)  # only what committed
         except Exception as exc:  # noqa: BLE001 - one model's failure leaves its previous mirror intact
             logger.exception("sync of model %s failed", model.name)
             errors.append(f"{model.name}: {exc}")
@@ -169,20 +180,22 @@ def _upsert_inputs(runs: list[RunData]) -> None:
         Dataset.objects.bulk_create(missing, ignore_conflicts=True)
         datasets = {(d.name, d.digest): d for d in Dataset.objects.filter(name__in=names)}
     run_pks = dict(Run.objects.filter(run_id__in=[r.run_id for r in runs]).values_list("run_id", "pk"))
-    current: dict[int, set] = defaultdict(set)
-    for run_pk, dataset_pk, context in RunInput.objects.filter(run_id__in=run_pks.values()).values_list(
-        "run_id", "dataset_id", "context"
+    current: dict[int, dict[tuple, int]] = defaultdict(dict)
+    for pk, run_pk, dataset_pk, context in RunInput.objects.filter(run_id__in=run_pks.values()).values_list(
+        "pk", "run_id", "dataset_id", "context"
     ):
-        current[run_pk].add((dataset_pk, context))
+        current[run_pk][(dataset_pk, context)] = pk
+    stale, new_rows = [], []
     for run in runs:
         run_pk = run_pks[run.run_id]
         wanted = {(datasets[(d.name, d.digest)].pk, d.context) for d in run.datasets}
-        if wanted != current[run_pk]:
-            RunInput.objects.filter(run_id=run_pk).exclude(dataset_id__in=[pk for pk, _ in wanted]).delete()
-            RunInput.objects.bulk_create(
-                [RunInput(run_id=run_pk, dataset_id=pk, context=ctx) for pk, ctx in wanted - current[run_pk]],
-                ignore_conflicts=True,
-            )
+        have = current[run_pk]
+        stale.extend(pk for key, pk in have.items() if key not in wanted)
+        new_rows.extend(RunInput(run_id=run_pk, dataset_id=ds, context=ctx) for ds, ctx in wanted - have.keys())
+    # One delete and one insert for the whole sync instead of two queries per run.
+    if stale:
+        RunInput.objects.filter(pk__in=stale).delete()
+    RunInput.objects.bulk_create(new_rows, batch_size=1000, ignore_conflicts=True)
 
 
 def _model_fields(model: ModelData) -> dict:
@@ -210,10 +223,32 @@ def _version_fields(version: VersionData, aliases: list[str]) -> dict:
     }
 
 
+def _aliases_by_version(data: ModelData) -> dict[int, list[str]]:
+    by_version: dict[int, list[str]] = defaultdict(list)
+    for alias, number in data.aliases.items():
+        by_version[number].append(alias)
+    return by_version
+
+
+def _unchanged(data: ModelData, versions: list[VersionData], model: RegisteredModel, existing: dict) -> bool:
+    if any(getattr(model, k) != v for k, v in _model_fields(data).items()):
+        return False
+    if len(versions) != len(existing) or any(v.version not in existing for v in versions):
+        return False
+    aliases = _aliases_by_version(data)
+    for version in versions:
+        row = existing[version.version]
+        wanted = _version_fields(version, sorted(aliases.get(version.version, [])))
+        if any(getattr(row, k) != v for k, v in wanted.items()):
+            return False
+    return True
+
+
 def _sync_model(
     data: ModelData,
     versions: list[VersionData],
     model: RegisteredModel | None,
+    existing: dict[int, ModelVersion],
     sync_run: SyncRun,
     counts: Counter,
 ) -> None:
@@ -224,7 +259,6 @@ def _sync_model(
         model = RegisteredModel.objects.create(name=data.name, **fields)
         counts["models_created"] += 1
         events.append(PendingEvent(ACTOR, "registry.model_created", _model_target(data.name), {"owner": model.owner}))
-        existing: dict[int, ModelVersion] = {}
         _alias_changes(data.name, {}, data.aliases, sync_run, events, changes)
     else:
         before = {k: getattr(model, k) for k in fields}
@@ -237,12 +271,9 @@ def _sync_model(
             described = {k: {"from": before[k], "to": fields[k]} for k in changed if k not in ("updated_at", "aliases")}
             if described:
                 events.append(PendingEvent(ACTOR, "registry.model_updated", _model_target(data.name), described))
-        existing = {v.version: v for v in model.versions.all()}
         _alias_changes(data.name, before["aliases"], data.aliases, sync_run, events, changes)
 
-    aliases_by_version: dict[int, list[str]] = defaultdict(list)
-    for alias, number in data.aliases.items():
-        aliases_by_version[number].append(alias)
+    aliases_by_version = _aliases_by_version(data)
 
     new_rows = []
     for version in versions:

@@ -179,6 +179,12 @@ CELERY_BEAT_SCHEDULE = {
         # Expire just under the period so a backlog never piles up syncs.
         "options": {"expires": max(SYNC_INTERVAL_SECONDS * 0.9, 1)},
     },
+    # Re-queues check runs whose task message was lost (worker or broker died).
+    "sweep-check-runs": {
+        "task": "approvals.tasks.sweep_check_runs",
+        "schedule": 300.0,
+        "options": {"expires": 270},
+    },
 }
 
 LOGGING = {

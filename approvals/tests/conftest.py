@@ -23,14 +23,6 @@ from django.db import connection
 from .helpers import Mirror
 
 
-@pytest.fixture(autouse=True)
-def static_files_without_manifest(settings):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def owner(db):
     return User.objects.create_user("olga-owner")

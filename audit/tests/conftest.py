@@ -31,12 +31,3 @@ def version_event(model: str, version: int, action: str = "registry.version_crea
 def append(count: int, model: str = "churn", **kwargs):
     """``count`` version events for ``model``, appended as one batch."""
     return record_many([version_event(model, n, **kwargs) for n in range(1, count + 1)])
-
-
-@pytest.fixture(autouse=True)
-def static_files_without_manifest(settings):
-    """Pages render without ``collectstatic``: the manifest storage of production needs its output."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }

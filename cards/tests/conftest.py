@@ -4,15 +4,6 @@ from django.contrib.auth.models import User
 from registry.models import Dataset, ModelVersion, RegisteredModel, Run, RunInput
 
 
-@pytest.fixture(autouse=True)
-def static_files_without_manifest(settings):
-    """Pages render without ``collectstatic``: the manifest storage of production needs its output."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def owner(db):
     return User.objects.create_user("olivia-owner")

@@ -1,15 +1,6 @@
 import pytest
 
 
-@pytest.fixture(autouse=True)
-def _static_without_collectstatic(settings):
-    """Pages render without ``collectstatic``: the manifest storage of production needs its output."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def reviewer(django_user_model):
     return django_user_model.objects.create_user("reviewer1", password="pw-reviewer-1")
