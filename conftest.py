@@ -101,6 +101,17 @@ def static_files_without_manifest(settings):
     }
 
 
+@pytest.fixture
+def outsider(django_user_model):
+    """A signed-in user in no group and owner of nothing."""
+    return django_user_model.objects.create_user("otto-outsider")
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return django_user_model.objects.create_superuser("ada-admin")
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     server = MlflowServer(tmp_path_factory.mktemp("mlflow-server")).start()

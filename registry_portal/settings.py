@@ -102,6 +102,9 @@ TEMPLATES = [
 ]
 
 _default_db = f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"
+if not os.environ.get("DATABASE_URL", "").strip() or not os.environ.get("MLFLOW_TRACKING_URI", "").strip():
+    # The embedded defaults keep their SQLite files under var/, which a fresh clone does not have.
+    (VAR_DIR / "mlflow").mkdir(parents=True, exist_ok=True)
 try:
     DATABASES = {
         "default": dj_database_url.parse(

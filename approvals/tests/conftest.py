@@ -36,16 +36,6 @@ def reviewer(db):
 
 
 @pytest.fixture
-def outsider(db):
-    return User.objects.create_user("otto-outsider")
-
-
-@pytest.fixture
-def admin_user(db):
-    return User.objects.create_superuser("ada-admin")
-
-
-@pytest.fixture
 def mirror(db):
     return Mirror()
 

@@ -12,16 +12,6 @@ def lead(db):
     return user
 
 
-@pytest.fixture
-def admin_user(db):
-    return User.objects.create_superuser("ada-admin")
-
-
-@pytest.fixture
-def outsider(db):
-    return User.objects.create_user("otto-outsider")
-
-
 def version_event(model: str, version: int, action: str = "registry.version_created", actor="system:sync", **data):
     return PendingEvent(
         actor, action, Target(type="model_version", id=f"{model}/{version}", model_name=model, version=version), data

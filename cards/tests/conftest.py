@@ -15,11 +15,6 @@ def coowner(db):
     return User.objects.create_superuser("ada-admin")
 
 
-@pytest.fixture
-def outsider(db):
-    return User.objects.create_user("otto-outsider")
-
-
 def mirror_version(
     name="Churn", version=1, *, owner="olivia-owner", metrics=None, params=None, datasets=1, run=True, tags=None
 ) -> ModelVersion:
