@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -211,22 +212,7 @@ class RegistryClient:
                 runs.append(_run_data(run))
         return runs
 
-    def get_version_stage(self, name: str, version: int) -> str:
-        return self._call("get_model_version", name, str(version)).current_stage or "None"
-
     # ---- writes -----------------------------------------------------------------------
-    def transition_stage(self, name: str, version: int, stage: str, *, archive_existing: bool) -> None:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            self._call(
-                "transition_model_version_stage", name, str(version), stage, archive_existing_versions=archive_existing
-            )
-
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        self._call("set_registered_model_alias", name, alias, str(version))
-
     def set_version_tags(self, name: str, version: int, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self._call("set_model_version_tag", name, str(version), key, value)
@@ -316,8 +302,6 @@ def find_runs_by_name(experiment: str, run_name: str) -> list[str]:
 
 def register_demo_version(*, name: str, run_id: str, stage: str, description: str = "", tags=None) -> int:
     """Register the run's model as a new version of ``name`` and move it to ``stage``."""
-    import warnings
-
     client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_TRACKING_URI)
     try:
         client.get_registered_model(name)
