@@ -3,6 +3,7 @@
 Transition requests, reviews and comments (the approvals issue) live here too, beside these.
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
@@ -82,7 +83,9 @@ class CheckRun(models.Model):
     )
     model_name = models.CharField(max_length=255)
     version_number = models.PositiveIntegerField()
-    request_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    request = models.ForeignKey(
+        "TransitionRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="check_runs"
+    )
     stage = models.CharField(max_length=20, choices=STAGE_CHOICES)
     content_digest = models.CharField(max_length=64)
     policy_label = models.CharField(max_length=300, blank=True)
@@ -143,3 +146,196 @@ class CheckResult(models.Model):
 
     def __str__(self):
         return f"{self.rule_id}: {self.status}"
+
+
+# --- transition requests ----------------------------------------------------------------------
+
+
+class TransitionRequestQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=TransitionRequest.OPEN)
+
+    def for_version(self, version):
+        return self.filter(model_name=version.model.name, version_number=version.version)
+
+
+class TransitionRequest(models.Model):
+    """A request to move one model version to a stage; the state machine is in docs/approvals.md.
+
+    Kept by model name and version number (like ``CheckRun``), so it outlives the mirror row.
+    """
+
+    PENDING, APPROVED, APPLYING, APPLIED = "pending", "approved", "applying", "applied"
+    REJECTED, WITHDRAWN, SUPERSEDED, FAILED = "rejected", "withdrawn", "superseded", "failed"
+    STATUS_CHOICES = [(s, s) for s in (PENDING, APPROVED, APPLYING, APPLIED, REJECTED, WITHDRAWN, SUPERSEDED, FAILED)]
+    # Open: the version may not get another request. ``failed`` stays open until an admin retries it.
+    OPEN = (PENDING, APPROVED, APPLYING, FAILED)
+    TERMINAL = (APPLIED, REJECTED, WITHDRAWN, SUPERSEDED)
+    # Every allowed move; services refuse anything else (tests walk the whole table).
+    TRANSITIONS = {
+        PENDING: {APPROVED, REJECTED, WITHDRAWN, SUPERSEDED},
+        APPROVED: {APPLYING},
+        # ``applying -> approved``: the apply task's lease ran out (worker or broker lost); the sweeper re-queues.
+        APPLYING: {APPLIED, FAILED, APPROVED},
+        FAILED: {APPROVED},
+        APPLIED: set(),
+        REJECTED: set(),
+        WITHDRAWN: set(),
+        SUPERSEDED: set(),
+    }
+    TARGET_STAGES = ("Staging", "Production", "Archived")
+
+    version = models.ForeignKey(
+        "registry.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="transition_requests",
+    )
+    model_name = models.CharField(max_length=255)
+    version_number = models.PositiveIntegerField()
+    from_stage = models.CharField(max_length=20, choices=STAGE_CHOICES)
+    to_stage = models.CharField(max_length=20, choices=[(s, s) for s in TARGET_STAGES])
+    justification = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transition_requests"
+    )
+    required_approvals = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=PENDING, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    # The content digest the deciding approvals and the passing check run were given against.
+    approved_digest = models.CharField(max_length=64, blank=True)
+    # Apply bookkeeping: the claim of the task doing the work, until when it holds it, and what went wrong.
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # What MLflow showed before we wrote (or that it already showed the target: nothing was written).
+    mlflow_outcome = models.CharField(max_length=200, blank=True)
+
+    objects = TransitionRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["model_name", "version_number"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name", "version_number"],
+                condition=models.Q(status__in=("pending", "approved", "applying", "failed")),
+                name="one_open_request_per_version",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(to_stage__in=("Staging", "Production", "Archived")),
+                name="request_to_stage_valid",
+            ),
+            models.CheckConstraint(condition=~models.Q(from_stage=models.F("to_stage")), name="request_changes_stage"),
+        ]
+
+    def __str__(self):
+        return f"request #{self.pk} {self.model_name} v{self.version_number} → {self.to_stage}: {self.status}"
+
+    def get_absolute_url(self):
+        return reverse("approvals:request_detail", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.PENDING
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.status]
+
+
+class Review(models.Model):
+    APPROVE, REJECT = "approve", "reject"
+    DECISION_CHOICES = [(APPROVE, "approve"), (REJECT, "reject")]
+
+    request = models.ForeignKey(TransitionRequest, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    decision = models.CharField(max_length=10, choices=DECISION_CHOICES)
+    comment = models.TextField(blank=True)
+    # The version's content digest when this decision was (last) given: approvals of other content are stale.
+    content_digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "reviewer"], name="one_review_per_reviewer"),
+            models.CheckConstraint(
+                condition=~models.Q(decision="reject") | ~models.Q(comment=""), name="reject_needs_comment"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.reviewer} {self.decision}s request #{self.request_id}"
+
+    @property
+    def is_approval(self) -> bool:
+        return self.decision == self.APPROVE
+
+    def is_stale_against(self, current_digest: str) -> bool:
+        return self.content_digest != current_digest
+
+
+class RequestComment(models.Model):
+    """Discussion on a request that decides nothing."""
+
+    request = models.ForeignKey(TransitionRequest, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="request_comments")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"comment by {self.author} on request #{self.request_id}"
+
+
+class UnapprovedTransitionQuerySet(models.QuerySet):
+    def unacknowledged(self):
+        return self.filter(acknowledged_at__isnull=True)
+
+
+class UnapprovedTransition(models.Model):
+    """A stage or alias change sync saw in MLflow with no applied portal request behind it.
+
+    Shown as a red banner on the model page and the model list until an admin acknowledges it.
+    """
+
+    stage_change = models.OneToOneField(
+        "registry.StageChange", null=True, on_delete=models.SET_NULL, related_name="unapproved"
+    )
+    model_name = models.CharField(max_length=255, db_index=True)
+    version_number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10)
+    alias = models.CharField(max_length=255, blank=True)
+    from_value = models.CharField(max_length=255, blank=True)
+    to_value = models.CharField(max_length=255, blank=True)
+    seen_at = models.DateTimeField()
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UnapprovedTransitionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seen_at", "-id"]
+
+    def __str__(self):
+        return f"unapproved {self.describe()}"
+
+    def describe(self) -> str:
+        if self.kind == "alias":
+            moved = f"moved to v{self.version_number}" if self.to_value else f"removed from v{self.version_number}"
+            return f"{self.model_name}: alias @{self.alias} {moved}"
+        return f"{self.model_name} v{self.version_number}: {self.from_value or 'new'} → {self.to_value}"

@@ -1,7 +1,10 @@
 """Check runs happen in workers. Tasks take ids, re-fetch, and exit quietly when there is nothing to do."""
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 
+from registry.mlflow_client import MlflowError, MlflowUnavailable
 from registry.models import SyncRun
 
 from . import services
@@ -19,13 +22,58 @@ CONTENT_COUNTS = ("runs_fetched", "versions_updated")
 
 @shared_task(name="approvals.tasks.after_sync", ignore_result=True)
 def after_sync(sync_run_id: int) -> None:
-    """Chained after every sync (``receivers.sync_finished``): re-check versions whose content changed."""
+    """Chained after every sync (``receivers.sync_finished``): flag stage/alias changes no request explains,
+    and re-check versions whose content changed."""
     sync_run = SyncRun.objects.filter(pk=sync_run_id).exclude(status=SyncRun.RUNNING).first()
-    if sync_run is None or not any(sync_run.counts.get(key) for key in CONTENT_COUNTS):
+    if sync_run is None:
         return
-    services.checks_after_sync(model_name=sync_run.model_name)
+    if sync_run.counts.get("stage_changes"):
+        services.unapproved_transitions_detect(sync_run)
+    if any(sync_run.counts.get(key) for key in CONTENT_COUNTS):
+        services.checks_after_sync(model_name=sync_run.model_name)
 
 
 @shared_task(name="approvals.tasks.sweep_check_runs", ignore_result=True)
 def sweep_check_runs() -> None:
     services.check_runs_sweep()
+
+
+def retry_countdown(retries: int) -> int:
+    """Exponential backoff with full jitter, capped (settings ``APPLY_RETRY_BACKOFF_*``)."""
+    return get_exponential_backoff_interval(
+        factor=settings.APPLY_RETRY_BACKOFF_SECONDS,
+        retries=retries,
+        maximum=settings.APPLY_RETRY_BACKOFF_MAX_SECONDS,
+        full_jitter=True,
+    )
+
+
+@shared_task(bind=True, name="approvals.tasks.apply_transition", ignore_result=True, acks_late=True, max_retries=None)
+def apply_transition(self, request_id: int, claim: str = "") -> None:
+    """Push an approved transition to MLflow. Claims the request first (one winner); retries keep the claim.
+
+    Transient MLflow errors retry with backoff; after ``APPLY_MAX_RETRIES`` (or on an error retrying
+    cannot fix) the request is ``failed``. A claim that lapsed (this worker was presumed dead and the
+    sweeper took the request back) makes this a no-op.
+    """
+    claim = claim or services.request_claim(request_id)
+    if not claim:
+        return
+    try:
+        services.request_apply(request_id, claim=claim)
+    except MlflowUnavailable as exc:
+        if self.request.retries >= settings.APPLY_MAX_RETRIES:
+            services.request_fail(
+                request_id, claim=claim, error=f"MLflow unavailable after {self.request.retries + 1} attempts: {exc}"
+            )
+            return
+        countdown = retry_countdown(self.request.retries)
+        if services.request_extend_lease(request_id, claim=claim, seconds=countdown):
+            raise self.retry(kwargs={"request_id": request_id, "claim": claim}, countdown=countdown) from exc
+    except MlflowError as exc:
+        services.request_fail(request_id, claim=claim, error=f"MLflow refused the transition: {exc}")
+
+
+@shared_task(name="approvals.tasks.sweep_transition_requests", ignore_result=True)
+def sweep_transition_requests() -> None:
+    services.transition_requests_sweep()

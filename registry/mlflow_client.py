@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 # Fail fast: our own tasks retry with backoff, MLflow's client would otherwise retry for minutes.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+# And never resend: MLflow's client retries every method, POSTs included (urllib3 ``allowed_methods=None``),
+# so a lost response to a stage transition would transition twice. Callers read state before writing.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -175,18 +177,7 @@ class RegistryClient:
     def search_versions(self, name: str | None = None) -> list[VersionData]:
         filter_string = f"name = '{_quote(name)}'" if name else None
         return [
-            VersionData(
-                name=v.name,
-                version=int(v.version),
-                stage=v.current_stage or "None",
-                status=v.status or "",
-                run_id=v.run_id or "",
-                source=v.source or "",
-                description=v.description or "",
-                tags=dict(v.tags or {}),
-                created_at=to_datetime(v.creation_timestamp),
-                updated_at=to_datetime(v.last_updated_timestamp),
-            )
+            _version_data(v)
             for v in self._pages("search_model_versions", filter_string=filter_string, max_results=VERSION_PAGE)
         ]
 
@@ -212,7 +203,29 @@ class RegistryClient:
                 runs.append(_run_data(run))
         return runs
 
+    def get_version(self, name: str, version: int) -> VersionData:
+        v = self._call("get_model_version", name, str(version))
+        return _version_data(v)
+
+    def get_aliases(self, name: str) -> dict[str, int]:
+        model = self._call("get_registered_model", name)
+        return {alias: int(number) for alias, number in (model.aliases or {}).items()}
+
     # ---- writes -----------------------------------------------------------------------
+    def transition_stage(self, name: str, version: int, stage: str, *, archive_existing: bool) -> VersionData:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            v = self._call(
+                "transition_model_version_stage", name, str(version), stage, archive_existing_versions=archive_existing
+            )
+        return _version_data(v)
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        self._call("set_registered_model_alias", name, alias, str(version))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._call("delete_registered_model_alias", name, alias)
+
     def set_version_tags(self, name: str, version: int, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self._call("set_model_version_tag", name, str(version), key, value)
@@ -223,6 +236,21 @@ class RegistryClient:
 
 def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _version_data(v) -> VersionData:
+    return VersionData(
+        name=v.name,
+        version=int(v.version),
+        stage=v.current_stage or "None",
+        status=v.status or "",
+        run_id=v.run_id or "",
+        source=v.source or "",
+        description=v.description or "",
+        tags=dict(v.tags or {}),
+        created_at=to_datetime(v.creation_timestamp),
+        updated_at=to_datetime(v.last_updated_timestamp),
+    )
 
 
 def _run_data(run) -> RunData:

@@ -149,6 +149,8 @@ WHITENOISE_MANIFEST_STRICT = False
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "registry-portal@localhost")
+# Links in notification emails (requests to review, unapproved transitions) start with this.
+PORTAL_URL = envurl("PORTAL_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
 
 # --- MLflow -------------------------------------------------------------------------------
 MLFLOW_DIR = VAR_DIR / "mlflow"
@@ -175,12 +177,28 @@ CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", "900")
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30 if CELERY_TASK_TIME_LIMIT > 60 else None
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Applying an approved transition: retries of transient MLflow errors back off exponentially with full
+# jitter, capped; after the last one the request is ``failed`` (an admin retries it from its page).
+APPLY_MAX_RETRIES = envint("APPLY_MAX_RETRIES", "8", minimum=0)
+APPLY_RETRY_BACKOFF_SECONDS = envint("APPLY_RETRY_BACKOFF_SECONDS", "2")
+APPLY_RETRY_BACKOFF_MAX_SECONDS = envint("APPLY_RETRY_BACKOFF_MAX_SECONDS", "240")
+# How long a claimed apply may run before the sweeper takes it back (on top of any retry wait).
+APPLY_LEASE_SECONDS = envint("APPLY_LEASE_SECONDS", "120")
+# An approved request still not claimed after this long has lost its task message: queue it again.
+APPLY_REQUEUE_AFTER_SECONDS = envint("APPLY_REQUEUE_AFTER_SECONDS", "60")
+APPLY_SWEEP_SECONDS = envint("APPLY_SWEEP_SECONDS", "30")
 CELERY_BEAT_SCHEDULE = {
     "sync-registry": {
         "task": "registry.tasks.sync_registry",
         "schedule": float(SYNC_INTERVAL_SECONDS),
         # Expire just under the period so a backlog never piles up syncs.
         "options": {"expires": max(SYNC_INTERVAL_SECONDS * 0.9, 1)},
+    },
+    # Re-queues approved transitions whose apply task was lost, and takes back expired apply leases.
+    "sweep-transition-requests": {
+        "task": "approvals.tasks.sweep_transition_requests",
+        "schedule": float(APPLY_SWEEP_SECONDS),
+        "options": {"expires": max(APPLY_SWEEP_SECONDS * 0.9, 1)},
     },
     # Re-queues check runs whose task message was lost (worker or broker died).
     "sweep-check-runs": {
