@@ -78,6 +78,11 @@ class MlflowServer:
         self.stop()
         raise RuntimeError(f"mlflow server did not answer /health within {timeout}s")
 
+    def requests_to(self, path: str) -> int:
+        """How many requests for ``path`` this server has answered: MLflow's own count, from its access log."""
+        log = self.root / "server.log"
+        return log.read_text(errors="replace").count(f" {path} HTTP/") if log.exists() else 0
+
     def stop(self):
         if self.process and self.process.poll() is None:
             try:

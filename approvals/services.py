@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -351,7 +350,7 @@ def transition_request_create(*, actor, version: ModelVersion, to_stage: str, ju
             },
         )
         check_run_create(version=version, stage=to_stage, request_id=request.pk, actor=actor)
-        transaction.on_commit(partial(notify.request_created, request), robust=True)
+        transaction.on_commit(lambda: notify.request_created(request), robust=True)
     return request
 
 
@@ -470,7 +469,7 @@ def _approve_if_ready(request: TransitionRequest, version: ModelVersion, digest:
             "check_run": check_run.pk,
         },
     )
-    transaction.on_commit(partial(tasks.apply_transition.delay, request.pk), robust=True)
+    transaction.on_commit(lambda: tasks.apply_transition.delay(request.pk), robust=True)
     return True
 
 
@@ -496,7 +495,7 @@ def request_retry(*, actor, request: TransitionRequest) -> TransitionRequest:
         _set_status(request, TransitionRequest.APPROVED)
         request.save(update_fields=["status", "status_changed_at"])
         record(actor=actor, action="request.retried", target=_request_target(request), data={"error": previous_error})
-        transaction.on_commit(partial(tasks.apply_transition.delay, request.pk), robust=True)
+        transaction.on_commit(lambda: tasks.apply_transition.delay(request.pk), robust=True)
     return request
 
 
@@ -744,7 +743,7 @@ def unapproved_transitions_detect(sync_run: SyncRun) -> list[UnapprovedTransitio
             events += _supersede_for(change)
         record_many(events)
         if found:
-            transaction.on_commit(partial(notify.unapproved_transitions, found), robust=True)
+            transaction.on_commit(lambda: notify.unapproved_transitions(found), robust=True)
     return found
 
 
