@@ -27,6 +27,7 @@ demo: install
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py seed_demo
 	DEBUG=true $(PY) manage.py sync_registry
+	DEBUG=true $(PY) manage.py seed_demo_requests
 	@echo "Registry Portal: http://$(HOST):$(PORT)/  (logins printed above by seed_demo)"
 	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from . import services
-from .models import CheckResult, CheckRun, Policy
+from .models import CheckResult, CheckRun, Policy, Review, TransitionRequest, UnapprovedTransition
 
 
 @admin.register(Policy)
@@ -46,4 +46,57 @@ class CheckRunAdmin(admin.ModelAdmin):
         return False  # results are what the worker found; re-run instead of editing
 
     def has_add_permission(self, request):
+        return False
+
+
+class ReviewInline(admin.TabularInline):
+    model = Review
+    extra = 0
+    can_delete = False
+    readonly_fields = ("reviewer", "decision", "comment", "content_digest", "created_at", "updated_at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TransitionRequest)
+class TransitionRequestAdmin(admin.ModelAdmin):
+    """Read-only: requests move only through the services (reviews, the apply task), which audit each move."""
+
+    list_display = (
+        "pk",
+        "model_name",
+        "version_number",
+        "from_stage",
+        "to_stage",
+        "status",
+        "requested_by",
+        "created_at",
+    )
+    list_filter = ("status", "to_stage")
+    search_fields = ("model_name",)
+    inlines = [ReviewInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(UnapprovedTransition)
+class UnapprovedTransitionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "seen_at", "acknowledged_by", "acknowledged_at")
+    list_filter = ("kind",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -449,3 +449,58 @@ def test_acknowledging_is_for_admins_and_audited(world, owner, admin_user, djang
     with pytest.raises(services.RequestConflict):
         services.unapproved_transition_acknowledge(actor=admin_user, unapproved=unapproved)
     assert actions("registry.unapproved_acknowledged") == 1
+
+
+# --- the sweeper: nothing stays approved or applying forever -----------------------------------
+
+
+def approved_without_task(filed, reviewers, django_capture_on_commit_callbacks):
+    """Quorum reached, but the apply task's message was lost (on_commit callbacks dropped)."""
+    approve(reviewers[0], filed, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.review_submit(actor=reviewers[1], request=filed, decision="approve")
+    assert fresh(filed).status == "approved"
+    return fresh(filed)
+
+
+def test_the_sweeper_requeues_an_approved_request_whose_task_was_lost(
+    filed, reviewers, settings, django_capture_on_commit_callbacks
+):
+    request = approved_without_task(filed, reviewers, django_capture_on_commit_callbacks)
+    assert services.transition_requests_sweep() == {"expired": 0, "queued": 0}  # too early: the task may be queued
+    settings.APPLY_REQUEUE_AFTER_SECONDS = 0
+    assert services.transition_requests_sweep() == {"expired": 0, "queued": 1}
+    assert fresh(request).status == "applied"
+
+
+def test_the_sweeper_takes_back_an_expired_claim_and_the_old_claim_can_no_longer_finish(
+    filed, reviewers, world, django_capture_on_commit_callbacks
+):
+    request = approved_without_task(filed, reviewers, django_capture_on_commit_callbacks)
+    dead_worker_claim = services.request_claim(request.pk)  # the worker that claimed it died
+    assert fresh(request).status == "applying"
+    assert services.transition_requests_sweep() == {"expired": 0, "queued": 0}  # lease still running
+
+    TransitionRequest.objects.filter(pk=request.pk).update(lease_expires_at=fresh(request).created_at)
+    assert services.transition_requests_sweep() == {"expired": 1, "queued": 1}
+    request = fresh(request)
+    assert (request.status, request.attempts) == ("applied", 2)
+    assert actions("request.lease_expired") == 1 and actions("request.applied") == 1
+    # The presumed-dead worker wakes up: its claim is void, it changes nothing.
+    assert services.request_apply(request.pk, claim=dead_worker_claim) is None
+    assert services.request_fail(request.pk, claim=dead_worker_claim, error="late") is False
+    assert fresh(request).status == "applied" and actions("request.applied") == 1
+
+
+def test_an_unknown_version_in_mlflow_fails_the_request_without_retrying(
+    filed, reviewers, world, django_capture_on_commit_callbacks
+):
+    request = approved_without_task(filed, reviewers, django_capture_on_commit_callbacks)
+    world.client.delete_model_version("Churn", "2")
+    from approvals.tasks import apply_transition
+
+    apply_transition.delay(request.pk)
+    request = fresh(request)
+    assert request.status == "failed"
+    assert "MLflow refused the transition" in request.last_error
+    assert actions("request.failed") == 1

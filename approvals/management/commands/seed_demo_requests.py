@@ -1,0 +1,45 @@
+"""Demo data for the review workflow: one open request for the reviewers' queue (idempotent).
+
+Runs after ``seed_demo`` and ``sync_registry`` (``make demo``): it files requests as the demo owner
+through the same service the pages use, so checks run and reviewers are notified as in real life.
+"""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from approvals import services
+from approvals.models import TransitionRequest
+from registry.models import ModelVersion
+
+DEMO_REQUESTS = [
+    (
+        "ChurnPredictor",
+        3,
+        "Staging",
+        "Gradient boosting beats the Production forest on the November data; stage it for the shadow test.",
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "File the demo transition requests as the demo owner (skips those already filed)."
+
+    def handle(self, *args, **options):
+        owner = get_user_model().objects.filter(username="owner").first()
+        if owner is None:
+            raise CommandError("run seed_demo first: there is no demo user 'owner'")
+        for model_name, number, stage, justification in DEMO_REQUESTS:
+            version = (
+                ModelVersion.objects.select_related("model", "run")
+                .filter(model__name=model_name, version=number)
+                .first()
+            )
+            if version is None:
+                raise CommandError(f"{model_name} v{number} is not mirrored: run sync_registry first")
+            if TransitionRequest.objects.for_version(version).exists() or version.stage == stage:
+                self.stdout.write(f"{version} already has a request (or is in {stage})")
+                continue
+            request = services.transition_request_create(
+                actor=owner, version=version, to_stage=stage, justification=justification
+            )
+            self.stdout.write(f"filed request #{request.pk}: {version} → {stage}")

@@ -1,0 +1,35 @@
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+
+from approvals.models import CheckRun, TransitionRequest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_files_the_demo_request_once_through_the_service(mirror, django_capture_on_commit_callbacks):
+    User.objects.create_user("owner")
+    for _ in range(3):
+        mirror.version("ChurnPredictor")
+    mirror.model("ChurnPredictor").__class__.objects.filter(name="ChurnPredictor").update(owner="owner")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo_requests")
+        call_command("seed_demo_requests")
+
+    request = TransitionRequest.objects.get()
+    assert (request.model_name, request.version_number, request.to_stage, request.status) == (
+        "ChurnPredictor",
+        3,
+        "Staging",
+        "pending",
+    )
+    assert CheckRun.objects.get(request=request).is_done
+
+
+def test_it_says_what_is_missing(db):
+    with pytest.raises(CommandError, match="run seed_demo first"):
+        call_command("seed_demo_requests")
+    User.objects.create_user("owner")
+    with pytest.raises(CommandError, match="run sync_registry first"):
+        call_command("seed_demo_requests")
