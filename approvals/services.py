@@ -708,7 +708,11 @@ def unapproved_transitions_detect(sync_run: SyncRun) -> list[UnapprovedTransitio
     found, events = [], []
     with transaction.atomic():
         for change in changes:
-            if any(r.model_name == change.model_name and _explains(r, change) for r in explaining):
+            by = next((r for r in explaining if r.model_name == change.model_name and _explains(r, change)), None)
+            if by is not None:
+                if by.version_number != change.version and change.kind == StageChange.KIND_STAGE:
+                    # e.g. the previous Production version, archived by this apply: its pending requests lapse.
+                    events += _supersede_for(change, reason=f"moved by request #{by.pk}")
                 continue
             unapproved = UnapprovedTransition.objects.create(
                 stage_change=change,
@@ -740,15 +744,15 @@ def unapproved_transitions_detect(sync_run: SyncRun) -> list[UnapprovedTransitio
                     },
                 )
             )
-            events += _supersede_for(change)
+            events += _supersede_for(change, reason=f"changed in MLflow outside the portal: {change}")
         record_many(events)
         if found:
             transaction.on_commit(lambda: notify.unapproved_transitions(found), robust=True)
     return found
 
 
-def _supersede_for(change: StageChange) -> list[PendingEvent]:
-    """Pending requests of a version whose stage or alias moved outside the portal no longer hold."""
+def _supersede_for(change: StageChange, *, reason: str) -> list[PendingEvent]:
+    """Pending requests of a version whose stage or alias moved under them no longer hold."""
     events = []
     for request in TransitionRequest.objects.select_for_update().filter(
         model_name=change.model_name, version_number=change.version, status=TransitionRequest.PENDING
@@ -760,7 +764,7 @@ def _supersede_for(change: StageChange) -> list[PendingEvent]:
                 SYNC_ACTOR,
                 "request.superseded",
                 _request_target(request),
-                {"reason": f"changed in MLflow outside the portal: {change}"},
+                {"reason": reason},
             )
         )
     return events

@@ -504,3 +504,18 @@ def test_an_unknown_version_in_mlflow_fails_the_request_without_retrying(
     assert request.status == "failed"
     assert "MLflow refused the transition" in request.last_error
     assert actions("request.failed") == 1
+
+
+def test_an_apply_that_archives_the_previous_version_supersedes_its_pending_request(
+    filed, owner, reviewers, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        retire_v1 = file_request(owner, number=1, to_stage="Archived")
+    approve(reviewers[0], filed, django_capture_on_commit_callbacks)
+    approve(reviewers[1], filed, django_capture_on_commit_callbacks)
+    assert fresh(filed).status == "applied"
+    assert version(1).stage == "Archived"
+    assert fresh(retire_v1).status == "superseded"
+    event = AuditEvent.objects.get(action="request.superseded")
+    assert event.data["reason"] == f"moved by request #{filed.pk}"
+    assert actions("registry.unapproved_transition") == 0
