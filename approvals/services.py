@@ -687,7 +687,7 @@ def _explains(request: TransitionRequest, change: StageChange) -> bool:
 
 
 def unapproved_transitions_detect(sync_run: SyncRun) -> list[UnapprovedTransition]:
-    """Record every stage/alias change of ``sync_run`` that no applying/applied request explains.
+    """Record every stage/alias change of ``sync_run`` that no approved/applying/applied request explains.
 
     The first successful sync is the baseline: what it finds is the registry as it was, not a change.
     """
@@ -701,7 +701,13 @@ def unapproved_transitions_detect(sync_run: SyncRun) -> list[UnapprovedTransitio
         r
         for r in TransitionRequest.objects.filter(
             model_name__in=names,
-            status__in=(TransitionRequest.APPLYING, TransitionRequest.APPLIED, TransitionRequest.FAILED),
+            # Approved too: a claim taken back by the sweeper may already have reached MLflow.
+            status__in=(
+                TransitionRequest.APPROVED,
+                TransitionRequest.APPLYING,
+                TransitionRequest.APPLIED,
+                TransitionRequest.FAILED,
+            ),
         )
         if r.applied_at is None or r.applied_at + EXPLAINS_FOR >= sync_run.started_at
     ]
