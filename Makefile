@@ -43,7 +43,7 @@ test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 screenshots: install-dev
-	$(VENV)/bin/pytest tests/e2e -m e2e --screenshots $(PYTEST_ARGS)
+	$(PY) -m pytest tests/e2e -m e2e --screenshots $(PYTEST_ARGS)
 
 clean:
 	rm -rf var/portal.sqlite3 var/mlflow var/staticfiles

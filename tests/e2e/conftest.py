@@ -1,0 +1,276 @@
+"""Browser journeys: real Chromium (Debian's, never a downloaded one) driving the portal on pytest-django's
+``live_server``, with a real Celery worker on Redis, the test database (PostgreSQL in CI) and a real
+``mlflow server`` shared by the session.
+
+Each test gets a fresh database (``live_server`` is transactional) and seeds MLflow models of its own,
+named uniquely, so tests never see each other's rows even though they share one MLflow server.
+"""
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+AXE_JS = REPO / "static" / "vendor" / "axe-core" / "axe.min.js"
+PASSWORD = "e2e-password-1"  # noqa: S105 - test users on a throwaway database
+LAPTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# How long the browser waits for what a worker or htmx will show (checks, applies, publications).
+WAIT_MS = 60_000
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--screenshots",
+        action="store_true",
+        default=False,
+        help="browser journeys save their key pages to docs/screenshots/<name>.png",
+    )
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI must have Chromium at {CHROMIUM} (.ci/run installs it)")
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium to run the browser journeys")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop on this thread; Django's ORM, called by the test between
+    # browser steps, refuses to run beside a running loop unless told it is safe (it is: one thread, no awaits).
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@dataclass
+class Portal:
+    """The running stack as a journey sees it: the server's URL, MLflow, the worker, browser sessions."""
+
+    url: str
+    world: object  # registry.tests.mlflow_helpers.MlflowWorld on the session's mlflow server
+    worker: object
+    browser: object
+    screenshots: bool
+    contexts: list = field(default_factory=list)
+
+    @property
+    def mlflow(self):
+        return self.world.client
+
+    def page_for(self, user=None, viewport=LAPTOP):
+        """A fresh browser context (its own cookie jar), signed in as ``user`` through its session cookie."""
+        context = self.browser.new_context(base_url=self.url, viewport=viewport, accept_downloads=True)
+        context.set_default_timeout(15_000)
+        self.contexts.append(context)
+        if user is not None:
+            from django.test import Client
+
+            client = Client()
+            client.force_login(user)
+            cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+            context.add_cookies([{"name": django_settings.SESSION_COOKIE_NAME, "value": cookie, "url": self.url}])
+        return context.new_page()
+
+    def sign_in(self, page, user):
+        """Sign in through the real login form."""
+        page.goto("/accounts/login/")
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{self.url}/")
+
+    def sync(self):
+        """What the beat schedule does every few minutes: one sync of the whole registry."""
+        from registry.sync import sync_registry
+
+        sync_run = sync_registry(trigger="e2e")
+        assert sync_run.status == "succeeded", sync_run.error
+        return sync_run
+
+    def shot(self, page, name: str, *, full_page: bool = True):
+        if self.screenshots:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+    def close(self):
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def portal(request, mlflow_remote, live_worker, live_server, browser, settings):
+    # mlflow_remote comes before live_worker: the worker subprocess takes its MLFLOW_TRACKING_URI.
+    settings.PORTAL_URL = live_server.url
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    portal = Portal(
+        url=live_server.url,
+        world=mlflow_remote,
+        worker=live_worker,
+        browser=browser,
+        screenshots=request.config.getoption("--screenshots"),
+    )
+    yield portal
+    portal.close()
+
+
+@dataclass
+class People:
+    owner: object
+    reviewer1: object
+    reviewer2: object
+    lead: object
+    outsider: object
+
+
+@pytest.fixture
+def people(transactional_db, django_user_model):
+    from django.contrib.auth.models import Group
+
+    reviewers = Group.objects.get_or_create(name="reviewers")[0]
+    leads = Group.objects.get_or_create(name="ml-leads")[0]
+    owners = Group.objects.get_or_create(name="owners")[0]
+
+    def user(name, *groups):
+        created = django_user_model.objects.create_user(name, f"{name}@example.com", PASSWORD)
+        created.groups.add(*groups)
+        return created
+
+    return People(
+        owner=user("owner", owners),
+        reviewer1=user("reviewer1", reviewers),
+        reviewer2=user("reviewer2", reviewers),
+        lead=user("lead", leads),
+        outsider=user("outsider"),
+    )
+
+
+def training_frame(seed: int):
+    import pandas as pd
+
+    return pd.DataFrame({"tenure": [float(i + seed) for i in range(30)], "churned": [i % 2 for i in range(30)]})
+
+
+@dataclass
+class SeededModel:
+    """A model as a team would have it: v1 in Production, v2 (better) and v3 (worse) in Staging, one dataset."""
+
+    name: str
+    dataset: str
+    commit: str
+    versions: dict  # number -> accuracy
+
+
+def seed_model(world, owner_username: str) -> SeededModel:
+    name = f"churn-{uuid.uuid4().hex[:6]}"
+    dataset = f"customers-{uuid.uuid4().hex[:6]}"
+    commit = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+    world.client.create_registered_model(
+        name, tags={"owner": owner_username, "team": "retention"}, description="Predicts churn for next month."
+    )
+    accuracies = {1: 0.91, 2: 0.94, 3: 0.86}
+    stages = {1: "Production", 2: "Staging", 3: "Staging"}
+    for number, accuracy in accuracies.items():
+        run_id = world.create_run(
+            metrics={"accuracy": accuracy, "f1": accuracy - 0.03},
+            params={"model_type": "logistic_regression", "C": str(number)},
+            tags={
+                "mlflow.source.git.commit": commit,
+                "dataset_version": "2024-06",
+                "mlflow.runName": f"train-v{number}",
+            },
+            dataset=(dataset, training_frame(0)),
+        )
+        world.create_version(name, run_id, stage=stages[number])
+    return SeededModel(name=name, dataset=dataset, commit=commit, versions=accuracies)
+
+
+@pytest.fixture
+def seeded(portal, people):
+    model = seed_model(portal.world, people.owner.username)
+    portal.sync()
+    return model
+
+
+COMPLETE_CARD = {
+    "intended_use": "**Primary use:** monthly churn risk.\n\n**Primary users:** retention team.\n\n"
+    "**Out-of-scope uses:** credit decisions.",
+    "factors": "**Relevant factors:** region, tenure.\n\n**Evaluation factors:** region.",
+    "training_data": "**Time period:** 2023-01 to 2024-06.\n\n**Preprocessing:** deduplicated.",
+    "evaluation_data": "**Datasets and why they were chosen:** held-out month.\n\n**Preprocessing:** as training.",
+    "performance_metrics": "**Why these metrics, decision thresholds:** accuracy at 0.5.",
+    "fairness_bias": "**Protected attributes:** none used.\n\n**Bias metrics:** parity by region.\n\n"
+    "**Mitigation:** reweighting.",
+    "limitations": "Weak on customers younger than a month.",
+    "ethical_considerations": "Scores never shown to customers.",
+    "caveats_recommendations": "Retrain monthly.",
+}
+
+
+def card_save(user, model_name: str, number: int, sections: dict, summary: str = "seeded"):
+    """Save card sections as the owner would through the editor (services, so no browser time is spent)."""
+    from cards import services
+    from registry.models import ModelVersion
+
+    version = ModelVersion.objects.select_related("model").get(model__name=model_name, version=number)
+    latest = services.latest_revision(version)
+    return services.card_revision_create(
+        actor=user, version=version, changes=sections, base_revision_id=latest.pk if latest else None, summary=summary
+    )
+
+
+def axe_violations(page, *, impacts=("serious", "critical")) -> list[dict]:
+    """axe-core's violations of the given impacts on the page as it is now."""
+    page.add_script_tag(path=str(AXE_JS))
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [v for v in results["violations"] if v.get("impact") in impacts]
+
+
+def describe_violations(violations: list[dict]) -> str:
+    lines = []
+    for v in violations:
+        lines.append(f"[{v['impact']}] {v['id']}: {v['help']} ({v['helpUrl']})")
+        for node in v["nodes"][:8]:
+            lines.append(f"    {' '.join(node['target'])}: {node.get('failureSummary', '').splitlines()[-1].strip()}")
+            lines.append(f"      {node['html'][:200]}")
+    return "\n".join(lines)
+
+
+def assert_accessible(page, where: str):
+    violations = axe_violations(page)
+    assert not violations, f"axe-core found serious/critical violations on {where} ({page.url}):\n" + (
+        describe_violations(violations)
+    )
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+            .filter(el => el.type !== 'hidden' && !el.closest('[hidden]'))
+            .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                          && !el.getAttribute('aria-labelledby') && !el.getAttribute('title'))
+            .map(el => el.outerHTML.slice(0, 160))"""
+    )
+    assert not unlabelled, f"form controls without a label on {where} ({page.url}):\n" + "\n".join(unlabelled)
