@@ -193,6 +193,8 @@ def seed_model(world, owner_username: str) -> SeededModel:
     world.client.create_registered_model(
         name, tags={"owner": owner_username, "team": "retention"}, description="Predicts churn for next month."
     )
+    # A frame of this model's own: the dataset's digest (its identity in lineage) is unique to this test.
+    frame = training_frame(uuid.uuid4().int % 10_000)
     accuracies = {1: 0.91, 2: 0.94, 3: 0.86}
     stages = {1: "Production", 2: "Staging", 3: "Staging"}
     for number, accuracy in accuracies.items():
@@ -204,7 +206,7 @@ def seed_model(world, owner_username: str) -> SeededModel:
                 "dataset_version": "2024-06",
                 "mlflow.runName": f"train-v{number}",
             },
-            dataset=(dataset, training_frame(0)),
+            dataset=(dataset, frame),
         )
         world.create_version(name, run_id, stage=stages[number])
     return SeededModel(name=name, dataset=dataset, commit=commit, versions=accuracies)
