@@ -184,9 +184,42 @@ def broker_url():
 
 
 class LiveWorker:
-    def __init__(self, log=None):
+    def __init__(self, log=None, command=None, env=None):
         self.log = log
+        self.command = command
+        self.env = env
+        self.process = None
         self.in_thread: list[str] = []
+
+    def start(self):
+        """Start the worker subprocess (again, after ``kill``: same queue, same log)."""
+        if self.command is None:
+            raise RuntimeError("this worker runs in a thread of the test process: it cannot be started or killed")
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return self
+
+    def kill(self):
+        """SIGKILL the worker's process group: no warm shutdown, the messages it holds stay unacknowledged."""
+        if self.command is None:
+            raise RuntimeError("this worker runs in a thread of the test process: it cannot be started or killed")
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            self.process = None
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.process = None
 
     def wait(self, done, timeout: float = 120):
         deadline = time.monotonic() + timeout
@@ -208,7 +241,14 @@ class LiveWorker:
 
 
 @pytest.fixture
-def live_worker(broker_url, transactional_db, tmp_path):
+def worker_env():
+    """Extra environment for the ``live_worker`` subprocess; override it in a test module (short APPLY_* settings,
+    another MLFLOW_TRACKING_URI). It wins over what the fixture sets."""
+    return {}
+
+
+@pytest.fixture
+def live_worker(broker_url, transactional_db, tmp_path, worker_env):
     """A real Celery worker consuming a queue of its own on the Redis broker, sharing the test database.
 
     PostgreSQL (CI) or a SQLite file: ``celery worker`` in a subprocess, pointed at the test database by
@@ -216,7 +256,8 @@ def live_worker(broker_url, transactional_db, tmp_path):
     ``mlflow_remote``/``mlflow_store`` before this fixture). SQLite in memory (the local default) cannot be
     opened by another process, so there the worker runs in a thread of this process: still a real worker,
     taking the message from Redis. Tasks queued by the code under test go to this worker's queue (a fresh
-    name, so another worker on the same broker never takes them).
+    name, so another worker on the same broker never takes them). ``worker_env`` adds to the subprocess's
+    environment; ``kill()`` (SIGKILL) and ``start()`` restart the subprocess on the same queue.
     """
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_success
@@ -239,9 +280,9 @@ def live_worker(broker_url, transactional_db, tmp_path):
             finally:
                 task_success.disconnect(worker.record)
         else:
-            worker = LiveWorker(tmp_path / "worker.log")
-            process = subprocess.Popen(
-                [
+            worker = LiveWorker(
+                tmp_path / "worker.log",
+                command=[
                     sys.executable,
                     "-m",
                     "celery",
@@ -263,20 +304,14 @@ def live_worker(broker_url, transactional_db, tmp_path):
                     "DATABASE_URL": database_url(connection.settings_dict),
                     "MLFLOW_TRACKING_URI": settings.MLFLOW_TRACKING_URI,
                     "MLFLOW_ARTIFACT_ROOT": settings.MLFLOW_ARTIFACT_ROOT,
+                    **worker_env,
                 },
-                stdout=worker.log.open("wb"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
+            worker.start()
             try:
                 yield worker
             finally:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+                worker.stop()
     finally:
         app.conf.update(saved)
         reset_producers(app)
