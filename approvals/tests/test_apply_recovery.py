@@ -1,0 +1,175 @@
+"""Applying an approved transition survives failures: a real worker, a real `mlflow server` stopped and started.
+
+Each scenario ends the same way: MLflow holds the target stage after exactly one transition-stage call
+(counted in MLflow's own access log), the request is ``applied`` with one ``request.applied`` event,
+and nothing is written twice (the approval tags set once, v1 archived once).
+"""
+
+import re
+import time
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group, User
+from mlflow import MlflowClient
+
+from approvals import services
+from approvals.models import CheckRun, Policy, TransitionRequest
+from audit.models import AuditEvent
+from conftest import MlflowServer
+from registry.models import ModelVersion, StageChange
+from registry.sync import sync_registry
+from registry.tests.mlflow_helpers import MlflowWorld
+
+from .helpers import GOOD_TAGS
+
+API = "/api/2.0/mlflow/model-versions"
+TRANSITIONS = f"{API}/transition-stage"
+VERSION_TAGS = f"{API}/set-tag"
+# Short waits so a scenario takes seconds: the worker subprocess reads these from its environment.
+FAST = {
+    "APPLY_MAX_RETRIES": "100",
+    "APPLY_RETRY_BACKOFF_SECONDS": "1",
+    "APPLY_RETRY_BACKOFF_MAX_SECONDS": "2",
+    "APPLY_LEASE_SECONDS": "3",
+    "APPLY_REQUEUE_AFTER_SECONDS": "1",
+}
+
+
+@pytest.fixture
+def worker_env():
+    return dict(FAST)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """This module's own `mlflow server` (the tests stop it); its port, so its URL, survives a restart."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-recovery")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mlflow(server, settings):
+    if server.process is None:  # a previous test stopped it and failed before starting it again
+        server.start()
+    settings.MLFLOW_TRACKING_URI = server.url
+    return server
+
+
+class Scene:
+    """A model with v1 in Production and v2 in Staging, and a Production request for v2 with passing checks."""
+
+    def __init__(self, server: MlflowServer):
+        self.server = server
+        self.name = f"Recovery-{uuid.uuid4().hex[:8]}"
+        policy = Policy.objects.filter(model_name="").first() or Policy(model_name="")
+        policy.rules = {"Production": [{"type": "required_approvals", "count": 2}]}
+        services.policy_save(actor="system:worker", policy=policy)
+        self.owner = User.objects.create_user("olga-owner")
+        reviewers = Group.objects.get_or_create(name="reviewers")[0]
+        self.reviewers = [User.objects.create_user(f"reviewer-{i}") for i in (1, 2)]
+        for user in self.reviewers:
+            user.groups.add(reviewers)
+        world = MlflowWorld(server.url, None)
+        world.client.create_registered_model(self.name, tags={"owner": "olga-owner"})
+        world.create_version(self.name, stage="Production", metrics={"accuracy": 0.91}, tags=GOOD_TAGS)
+        world.create_version(self.name, stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
+        sync_registry(model_name=self.name)
+        version = ModelVersion.objects.select_related("model", "run").get(model__name=self.name, version=2)
+        self.request = services.transition_request_create(
+            actor=self.owner, version=version, to_stage="Production", justification="better churn recall"
+        )
+        check_run = CheckRun.objects.get(request=self.request)
+        wait_for(lambda: CheckRun.objects.get(pk=check_run.pk).is_done, "the checks to run")
+        assert CheckRun.objects.get(pk=check_run.pk).status == CheckRun.PASSED
+        self.transitions = server.requests_to(TRANSITIONS)
+        self.version_tags = server.requests_to(VERSION_TAGS)
+
+    def approve(self, i: int):
+        services.review_submit(actor=self.reviewers[i], request=self.request, decision="approve", comment="ok")
+
+    def status(self) -> str:
+        return TransitionRequest.objects.get(pk=self.request.pk).status
+
+    def assert_applied_once(self) -> TransitionRequest:
+        """The end state every scenario must reach, read from MLflow itself and from the portal."""
+        request = TransitionRequest.objects.get(pk=self.request.pk)
+        assert request.status == TransitionRequest.APPLIED, (request.status, request.last_error)
+        assert self.server.requests_to(TRANSITIONS) - self.transitions == 1
+        # approval.request_id, approval.approved_by, approval.notes: each set once
+        assert self.server.requests_to(VERSION_TAGS) - self.version_tags == 3
+        client = MlflowClient(self.server.url, registry_uri=self.server.url)
+        v2, v1 = client.get_model_version(self.name, "2"), client.get_model_version(self.name, "1")
+        assert (v2.current_stage, v1.current_stage) == ("Production", "Archived")
+        assert v2.tags["approval.request_id"] == str(request.pk)
+        assert v2.tags["approval.approved_by"] == "reviewer-1,reviewer-2"
+        assert client.get_registered_model(self.name).aliases == {"champion": "2"}
+        events = AuditEvent.objects.filter(target_id=str(request.pk))
+        assert events.filter(action="request.applied").count() == 1
+        assert events.filter(action="request.approved").count() == 1
+        mirror = dict(ModelVersion.objects.filter(model__name=self.name).values_list("version", "stage"))
+        assert mirror == {1: "Archived", 2: "Production"}
+        archived = StageChange.objects.filter(model_name=self.name, version=1, kind="stage", to_value="Archived")
+        assert archived.count() == 1
+        return request
+
+
+@pytest.fixture
+def scene(mlflow):
+    return Scene(mlflow)
+
+
+def wait_for(done, what: str, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if done():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def retries_logged(worker) -> int:
+    """Retries the worker scheduled for the apply task (Celery logs each one)."""
+    return len(re.findall(r"apply_transition\[[-\w]+\] retry: Retry in", worker.log.read_text()))
+
+
+def sweep_until_taken_back(timeout: float = 60) -> dict:
+    """Run the sweeper (as beat would, every few seconds) until it takes back an expired claim."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        swept = services.transition_requests_sweep()
+        if swept["expired"]:
+            return swept
+        time.sleep(0.5)
+    raise AssertionError(f"the sweeper took back no claim within {timeout}s")
+
+
+# --- (a) the worker dies holding the claim ----------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_after_claiming_is_replaced_and_the_sweeper_takes_the_claim_back(scene, live_worker):
+    scene.approve(0)
+    scene.server.stop()  # so the worker claims, fails to reach MLflow and waits in its retry backoff
+    scene.approve(1)
+
+    wait_for(lambda: retries_logged(live_worker) >= 1, "the worker to claim and back off")
+    assert scene.status() == TransitionRequest.APPLYING
+    live_worker.kill()  # SIGKILL: no warm shutdown, the retry message it held stays unacknowledged
+    scene.server.start()
+    live_worker.start()
+    time.sleep(3)
+    assert scene.status() == TransitionRequest.APPLYING  # nobody else touches a claimed request
+
+    swept = sweep_until_taken_back()
+
+    assert swept == {"expired": 1, "queued": 1}
+    wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the new worker to apply the request")
+    request = scene.assert_applied_once()
+    assert request.attempts == 2
+    assert request.mlflow_outcome == "transitioned Staging → Production, others in Production archived"
+    events = AuditEvent.objects.filter(target_id=str(request.pk))
+    assert events.filter(action="request.lease_expired").count() == 1
+    assert events.filter(action="request.apply_started").count() == 2
