@@ -5,9 +5,15 @@ Each scenario ends the same way: MLflow holds the target stage after exactly one
 and nothing is written twice (the approval tags set once, v1 archived once).
 """
 
+import http.client
+import random
 import re
+import socket
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -15,6 +21,7 @@ from mlflow import MlflowClient
 
 from approvals import services
 from approvals.models import CheckRun, Policy, TransitionRequest
+from approvals.tasks import retry_countdown
 from audit.models import AuditEvent
 from conftest import MlflowServer
 from registry.models import ModelVersion, StageChange
@@ -120,6 +127,91 @@ def scene(mlflow):
     return Scene(mlflow)
 
 
+class DroppingProxy:
+    """An HTTP proxy in front of MLflow that loses MLflow's answer to the first stage transition.
+
+    It forwards that POST to MLflow, reads MLflow's response, waits for ``release`` (a test may kill
+    the worker meanwhile) and closes the connection without answering. Everything else passes through.
+    """
+
+    HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
+
+    def __init__(self, upstream: str, *, hold: bool = False):
+        self.upstream = urlsplit(upstream)
+        self.forwarded = threading.Event()  # MLflow has applied the transition whose answer is being lost
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+        self.dropped = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                proxy.forward(self)
+
+            do_POST = do_PATCH = do_DELETE = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _drop_this_one(self, handler) -> bool:
+        if handler.command != "POST" or not handler.path.startswith(TRANSITIONS):
+            return False
+        with self._lock:
+            self.dropped += 1
+            return self.dropped == 1
+
+    def forward(self, handler):
+        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in self.HOP}
+        upstream = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
+        try:
+            upstream.request(handler.command, handler.path, body=body, headers=headers)
+            response = upstream.getresponse()
+            data = response.read()
+        finally:
+            upstream.close()
+        if self._drop_this_one(handler):
+            self.forwarded.set()
+            self.release.wait(timeout=120)
+            handler.close_connection = True
+            try:
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # the client is gone already (its worker was killed)
+            return
+        handler.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in self.HOP:
+                handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(data)
+        handler.close_connection = True
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def proxy(scene, settings):
+    """The portal and the worker (request this before ``live_worker``) talk to MLflow through the proxy."""
+    proxy = DroppingProxy(scene.server.url)
+    settings.MLFLOW_TRACKING_URI = proxy.url
+    yield proxy
+    proxy.close()
+
+
 def wait_for(done, what: str, timeout: float = 120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -173,3 +265,117 @@ def test_a_worker_killed_after_claiming_is_replaced_and_the_sweeper_takes_the_cl
     events = AuditEvent.objects.filter(target_id=str(request.pk))
     assert events.filter(action="request.lease_expired").count() == 1
     assert events.filter(action="request.apply_started").count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_after_mlflow_applied_leaves_a_transition_the_next_worker_does_not_repeat(
+    scene, proxy, live_worker
+):
+    assert live_worker.env["MLFLOW_TRACKING_URI"] == proxy.url
+    proxy.release.clear()  # hold MLflow's answer until the worker is dead
+    scene.approve(0)
+    scene.approve(1)
+
+    assert proxy.forwarded.wait(timeout=120), "the worker never sent the transition"
+    live_worker.kill()  # MLflow has transitioned; the worker dies before it hears so
+    proxy.release.set()
+    live_worker.start()
+    assert scene.status() == TransitionRequest.APPLYING
+
+    sweep_until_taken_back()
+
+    wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the new worker to apply the request")
+    request = scene.assert_applied_once()
+    assert request.attempts == 2
+    assert request.mlflow_outcome == "MLflow already showed Production: nothing transitioned"
+    assert proxy.dropped == 1
+
+
+# --- (b) MLflow applied the transition but its answer was lost --------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_answer_to_the_transition_is_retried_by_reading_the_stage_not_by_transitioning_again(
+    scene, proxy, live_worker
+):
+    assert live_worker.env["MLFLOW_TRACKING_URI"] == proxy.url
+    scene.approve(0)
+    scene.approve(1)
+
+    wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the worker to apply the request")
+
+    request = scene.assert_applied_once()
+    assert proxy.dropped == 1
+    assert retries_logged(live_worker) == 1
+    assert request.attempts == 1  # the retry kept its claim
+    assert request.mlflow_outcome == "MLflow already showed Production: nothing transitioned"
+
+
+# --- (c) MLflow down, then back ---------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_mlflow_down_then_back_the_task_backs_off_and_applies(scene, live_worker):
+    scene.approve(0)
+    scene.server.stop()
+    scene.approve(1)
+
+    wait_for(lambda: retries_logged(live_worker) >= 2, "the worker to retry twice")
+    assert scene.status() == TransitionRequest.APPLYING
+    scene.server.start()
+
+    wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the worker to apply once MLflow is back")
+    request = scene.assert_applied_once()
+    assert request.attempts == 1
+    assert request.mlflow_outcome == "transitioned Staging → Production, others in Production archived"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("worker_env", [{**FAST, "APPLY_MAX_RETRIES": "2"}], ids=["2 retries"])
+def test_mlflow_down_past_the_last_retry_fails_the_request_and_an_admin_retry_applies_it(
+    scene, live_worker, admin_user
+):
+    scene.approve(0)
+    scene.server.stop()
+    scene.approve(1)
+
+    wait_for(lambda: scene.status() == TransitionRequest.FAILED, "the request to fail")
+    request = TransitionRequest.objects.get(pk=scene.request.pk)
+    assert request.last_error.startswith("MLflow unavailable after 3 attempts: "), request.last_error
+    assert retries_logged(live_worker) == 2
+    assert scene.server.requests_to(TRANSITIONS) == scene.transitions
+    scene.server.start()
+
+    services.request_retry(actor=admin_user, request=request)
+
+    wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the worker to apply the retried request")
+    request = scene.assert_applied_once()
+    assert request.attempts == 2
+    assert request.last_error == ""
+    events = AuditEvent.objects.filter(target_id=str(request.pk))
+    assert events.filter(action="request.failed").count() == 1
+    assert events.get(action="request.retried").actor == "ada-admin"
+
+
+# --- the backoff ------------------------------------------------------------------------------------
+
+
+def test_retry_countdown_grows_exponentially_is_capped_and_jittered(settings):
+    settings.APPLY_RETRY_BACKOFF_SECONDS = 2
+    settings.APPLY_RETRY_BACKOFF_MAX_SECONDS = 240
+    random.seed(7)
+    samples = {retries: [retry_countdown(retries) for _ in range(400)] for retries in range(12)}
+
+    for retries, countdowns in samples.items():
+        ceiling = min(240, 2 * 2**retries)
+        assert all(0 <= c <= ceiling for c in countdowns), (retries, ceiling, max(countdowns))
+        assert max(countdowns) >= ceiling * 0.9  # full jitter spans up to the ceiling
+        assert len(set(countdowns)) > min(ceiling, 10) // 2  # spread, not a fixed delay
+    means = [sum(samples[r]) / len(samples[r]) for r in range(8)]
+    assert all(later > 1.6 * earlier for earlier, later in zip(means[1:], means[2:], strict=False))
+    assert max(max(c) for c in samples.values()) == 240  # capped
+    assert 100 < sum(samples[11]) / 400 < 140  # past the cap: uniform over [0, 240]
