@@ -24,7 +24,9 @@ from django.conf import settings
 # Fail fast: our own tasks retry with backoff, MLflow's client would otherwise retry for minutes.
 # And never resend: MLflow's client retries every method, POSTs included (urllib3 ``allowed_methods=None``),
 # so a lost response to a stage transition would transition twice. Callers read state before writing.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+# Forced, not a default: an MLFLOW_HTTP_REQUEST_MAX_RETRIES left in a deployment's environment would bring
+# the resend back (approvals/tests/test_apply_recovery.py saw two transitions with it set to 2).
+os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
