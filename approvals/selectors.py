@@ -1,12 +1,21 @@
 """Reads of governance data that depend on who asks."""
 
-from django.db.models import Prefetch
-from django.shortcuts import get_object_or_404
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from registry.metrics import metric_deltas
 from registry.models import ModelVersion, RegisteredModel
 
+from . import services
 from .digest import version_content_digest
-from .models import CheckResult, CheckRun
+from .models import CheckResult, CheckRun, Review, TransitionRequest, UnapprovedTransition
 from .rules import STAGES
 from .services import check_run_permitted, next_stage
 
@@ -36,3 +45,216 @@ def checks_panel(version: ModelVersion, user) -> dict:
         "stages": STAGES,
         "default_stage": latest.stage if latest else (next_stage(version) or "Production"),
     }
+
+
+# --- transition requests ------------------------------------------------------------------------
+
+QUEUE_TABS = {"waiting": "Waiting for me", "open": "All open", "decided": "Recently decided"}
+DECIDED_WITHIN = timedelta(days=30)
+QUEUE_PER_PAGE = 25
+
+
+def requests_visible_to(user):
+    visible = RegisteredModel.objects.visible_to(user).values("name")
+    return TransitionRequest.objects.filter(model_name__in=visible)
+
+
+def _current_digest(version_ref):
+    """The version's content digest as its latest check run saw it, in SQL (``version_ref`` points at the
+    request's ``version`` column).
+
+    Every change of a version's content (card revision, sync of new run data or tags) queues a check
+    run for the new content, so its latest run carries the current digest; lists use this instead of
+    computing each version's digest (two or three queries per row). The request page computes it exactly.
+    """
+    return Subquery(CheckRun.objects.filter(version=version_ref).order_by("-id").values("content_digest")[:1])
+
+
+def _reviews_of_current_content(**filters):
+    """Reviews of the outer request given against its version's current content."""
+    return Review.objects.filter(
+        request=OuterRef("pk"), content_digest=_current_digest(OuterRef(OuterRef("version"))), **filters
+    )
+
+
+def with_review_counts(requests):
+    """Annotate ``fresh_approvals``: approvals given against the version's current content."""
+    fresh = (
+        _reviews_of_current_content(decision=Review.APPROVE)
+        .order_by()
+        .values("request")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return requests.annotate(fresh_approvals=Coalesce(Subquery(fresh), 0))
+
+
+def _waiting_for(user) -> Q:
+    """Pending requests ``user`` may review now: a reviewer, not the requester, with no fresh review
+    (a stale approval, given before the content changed, means waiting again)."""
+    in_reviewers = get_user_model().objects.filter(pk=user.pk, groups__name=services.REVIEWER_GROUP)
+    return (
+        Q(status=TransitionRequest.PENDING)
+        & ~Q(requested_by_id=user.pk)
+        & Q(Exists(in_reviewers))
+        & ~Q(Exists(_reviews_of_current_content(reviewer_id=user.pk)))
+    )
+
+
+def _decided_since():
+    return Q(status_changed_at__gte=timezone.now() - DECIDED_WITHIN) & ~Q(status=TransitionRequest.PENDING)
+
+
+def waiting_count(user) -> int:
+    """How many requests wait for ``user``'s review (the nav badge); one query."""
+    if not user.is_authenticated:
+        return 0
+    return requests_visible_to(user).filter(_waiting_for(user)).count()
+
+
+@dataclass
+class Queue:
+    tab: str
+    counts: dict
+    page: Page
+
+    @property
+    def tabs(self) -> list[tuple[str, str, int]]:
+        return [(name, label, self.counts[name]) for name, label in QUEUE_TABS.items()]
+
+
+def review_queue(user, tab: str, page_number) -> Queue:
+    """The reviewer queue: counts of the three tabs in one query, and one page of ``tab``."""
+    requests = requests_visible_to(user)
+    filters = {
+        "waiting": _waiting_for(user),
+        "open": Q(status__in=TransitionRequest.OPEN),
+        "decided": _decided_since(),
+    }
+    counts = requests.aggregate(**{name: Count("pk", filter=condition) for name, condition in filters.items()})
+    rows = with_review_counts(requests.filter(filters[tab])).select_related("requested_by")
+    rows = rows.order_by("-status_changed_at", "-id") if tab == "decided" else rows.order_by("created_at", "id")
+    return Queue(tab=tab, counts=counts, page=Paginator(rows, QUEUE_PER_PAGE).get_page(page_number))
+
+
+def open_requests_by_version(model_name: str) -> dict[int, TransitionRequest]:
+    """The open request of each version of a model (at most one each), by version number; one query."""
+    return {
+        r.version_number: r
+        for r in TransitionRequest.objects.open()
+        .filter(model_name=model_name)
+        .select_related("requested_by")
+        .order_by("version_number")
+    }
+
+
+def open_request_counts(model_names: list[str]) -> dict[str, int]:
+    """How many open requests each model has; one query for every shown row."""
+    if not model_names:
+        return {}
+    return dict(
+        TransitionRequest.objects.open()
+        .filter(model_name__in=model_names)
+        .order_by()
+        .values("model_name")
+        .annotate(n=Count("pk"))
+        .values_list("model_name", "n")
+    )
+
+
+def unacknowledged_by_model(model_name: str = "") -> dict[str, list[UnapprovedTransition]]:
+    """Unacknowledged out-of-band changes by model (all models, or one); one query."""
+    rows = UnapprovedTransition.objects.unacknowledged().order_by("model_name", "-seen_at", "-id")
+    if model_name:
+        rows = rows.filter(model_name=model_name)
+    found: dict[str, list[UnapprovedTransition]] = {}
+    for row in rows:
+        found.setdefault(row.model_name, []).append(row)
+    return found
+
+
+def open_request_for_version(version: ModelVersion) -> TransitionRequest | None:
+    return TransitionRequest.objects.open().for_version(version).select_related("requested_by").first()
+
+
+def request_get_for_user(user, pk: int) -> TransitionRequest:
+    return get_object_or_404(
+        requests_visible_to(user)
+        .select_related("requested_by", "version__model", "version__run")
+        .prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))),
+        pk=pk,
+    )
+
+
+@dataclass
+class RequestPage:
+    """What the request page shows; ``digest`` is the version's current content digest."""
+
+    request: TransitionRequest
+    version: ModelVersion | None
+    digest: str
+    reviews: list[Review]
+    fresh_approvals: int
+    check_run: CheckRun | None
+    review_refusal: str
+    approve_refusal: str
+    can_withdraw: bool
+    can_retry: bool
+    production: ModelVersion | None = None
+    deltas: list = field(default_factory=list)
+
+    @property
+    def checks_state(self) -> str:
+        """``passed``, ``failing``, ``running`` or ``missing`` for the request's stage and current content."""
+        if self.check_run is None:
+            return "missing"
+        if not self.check_run.is_done:
+            return "running"
+        return "passed" if self.check_run.passed else "failing"
+
+    @property
+    def is_applying(self) -> bool:
+        """The page polls while the request waits for (or is in) its apply task."""
+        return self.request.status in (TransitionRequest.APPROVED, TransitionRequest.APPLYING)
+
+
+def request_page(user, request: TransitionRequest, *, with_details: bool = True) -> RequestPage:
+    """The request page's state for ``user``; ``with_details`` adds the metric deltas vs Production."""
+    version = request.version
+    digest = version_content_digest(version) if version is not None else ""
+    reviews = list(request.reviews.all())
+    for review in reviews:
+        review.stale = review.is_stale_against(digest)
+    check_run = services.checks_for(request, version, digest) if version is not None else None
+    refusal = services.review_refusal(user, request, current_digest=digest)
+    if version is None and not refusal:
+        refusal = f"{request.model_name} v{request.version_number} is no longer in the registry"
+    page = RequestPage(
+        request=request,
+        version=version,
+        digest=digest,
+        reviews=reviews,
+        fresh_approvals=len(services.quorum(request, digest)) if version is not None else 0,
+        check_run=check_run,
+        review_refusal=refusal,
+        approve_refusal="",
+        can_withdraw=request.is_pending and (user.pk == request.requested_by_id or user.is_superuser),
+        can_retry=request.status == TransitionRequest.FAILED and user.is_superuser,
+    )
+    if not refusal and page.checks_state == "failing":
+        page.approve_refusal = "checks failing: fix what they report, then they run again"
+    if with_details and version is not None:
+        page.production = (
+            ModelVersion.objects.select_related("run")
+            .filter(model_id=version.model_id, stage="Production")
+            .exclude(pk=version.pk)
+            .order_by("-version")
+            .first()
+        )
+        run, baseline = version.mirrored_run, page.production.mirrored_run if page.production else None
+        page.deltas = metric_deltas(run.metrics, baseline.metrics if baseline else None) if run else []
+    return page
+
+
+def unapproved_get(pk: int) -> UnapprovedTransition:
+    return get_object_or_404(UnapprovedTransition, pk=pk)

@@ -8,5 +8,13 @@ urlpatterns = [
     path("models/<str:name>/versions/<int:version>/checks/", views.version_checks, name="version_checks"),
     path("models/<str:name>/versions/<int:version>/checks/run/", views.check_run_start, name="check_run_start"),
     path("models/<str:name>/versions/<int:version>/checks/dry-run/", views.dry_run, name="dry_run"),
+    path("models/<str:name>/versions/<int:version>/request/", views.request_create, name="request_create"),
     path("checks/<int:pk>/", views.check_run_detail, name="check_run_detail"),
+    path("queue/", views.queue, name="queue"),
+    path("requests/<int:pk>/", views.request_detail, name="request_detail"),
+    path("requests/<int:pk>/review/", views.review_submit, name="review_submit"),
+    path("requests/<int:pk>/withdraw/", views.request_withdraw, name="request_withdraw"),
+    path("requests/<int:pk>/retry/", views.request_retry, name="request_retry"),
+    path("requests/<int:pk>/comments/", views.request_comment, name="request_comment"),
+    path("unapproved/<int:pk>/acknowledge/", views.unapproved_acknowledge, name="unapproved_acknowledge"),
 ]

@@ -1,13 +1,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from registry.selectors import version_get_for_user
 
 from . import selectors, services
 from .checks import evaluate
-from .forms import StageForm
+from .forms import CommentForm, QueueForm, RequestCreateForm, ReviewForm, StageForm
 
 
 @login_required
@@ -58,3 +61,172 @@ def check_run_detail(request, pk):
     }
     template = "approvals/check_run_detail.html#run" if request.htmx else "approvals/check_run_detail.html"
     return render(request, template, context)
+
+
+# --- transition requests ------------------------------------------------------------------------
+# Refusals from the services: PermissionDenied propagates (403); RequestConflict is a 409 that shows
+# its reason where the action was; ValidationError is a 400 with the errors on the form.
+
+REQUEST_PAGE = "approvals/request_detail.html"
+
+
+@login_required
+def request_create(request, name, version):
+    """The request form (on the version page as a panel, or alone without JavaScript) and its POST."""
+    model_version = version_get_for_user(request.user, name, version)
+    if not services.request_can_create(request.user, model_version):
+        raise PermissionDenied("only the model's owner or an admin may request a transition")
+    form = RequestCreateForm(request.POST or None, version=model_version)
+    context = {"version": model_version, "form": form, "can_create": True}
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.transition_request_create(actor=request.user, version=model_version, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except services.RequestConflict as exc:
+            context["open_request"] = selectors.open_request_for_version(model_version)
+            return _create_form(request, {**context, "conflict": str(exc)}, status=409)
+        else:
+            messages.success(request, f"Request #{created.pk} filed: the reviewers are notified.")
+            if request.htmx:
+                return HttpResponseClientRedirect(created.get_absolute_url())
+            return redirect(created)
+    return _create_form(request, context, status=400 if form.errors else 200)
+
+
+def _create_form(request, context, *, status):
+    template = "approvals/request_panel.html" if request.htmx else "approvals/request_create.html"
+    return render(request, template, context, status=status)
+
+
+def _request_context(request, transition_request, **extra) -> dict:
+    page = selectors.request_page(request.user, transition_request)
+    return {
+        "page": page,
+        "tr": page.request,
+        "review_form": ReviewForm(),
+        "comment_form": CommentForm(),
+        "comments": list(transition_request.comments.select_related("author")),
+        **extra,
+    }
+
+
+def _decision(request, transition_request, *, status=200, **extra):
+    """The decision block (status, reviews, actions) for htmx; else the whole request page."""
+    if request.htmx:
+        page = selectors.request_page(request.user, transition_request, with_details=False)
+        context = {"page": page, "tr": page.request, "review_form": ReviewForm(), **extra}
+        return render(request, f"{REQUEST_PAGE}#decision", context, status=status)
+    return render(request, REQUEST_PAGE, _request_context(request, transition_request, **extra), status=status)
+
+
+@login_required
+@require_GET
+def request_detail(request, pk):
+    transition_request = selectors.request_get_for_user(request.user, pk)
+    if not (request.htmx and request.htmx.target == "decision"):
+        return render(request, REQUEST_PAGE, _request_context(request, transition_request))
+    # Polled while the request is approved or applying; once it is not, the answer stops the polling.
+    response = _decision(request, transition_request)
+    if transition_request.status in (transition_request.APPROVED, transition_request.APPLYING):
+        return response
+    return HttpResponseStopPolling(response.content)
+
+
+def _after_action(request, transition_request, text: str):
+    if request.htmx:
+        return _decision(request, selectors.request_get_for_user(request.user, transition_request.pk))
+    messages.success(request, text)
+    return redirect(transition_request)
+
+
+@login_required
+@require_POST
+def review_submit(request, pk):
+    transition_request = selectors.request_get_for_user(request.user, pk)
+    form = ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            review = services.review_submit(actor=request.user, request=transition_request, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except services.RequestConflict as exc:
+            return _decision(request, transition_request, status=409, conflict=str(exc))
+        else:
+            return _after_action(request, transition_request, f"You {review.decision}d request #{pk}.")
+    return _decision(request, transition_request, status=400, review_form=form)
+
+
+@login_required
+@require_POST
+def request_withdraw(request, pk):
+    transition_request = selectors.request_get_for_user(request.user, pk)
+    try:
+        services.transition_request_withdraw(actor=request.user, request=transition_request)
+    except services.RequestConflict as exc:
+        return _decision(request, transition_request, status=409, conflict=str(exc))
+    return _after_action(request, transition_request, f"Request #{pk} withdrawn.")
+
+
+@login_required
+@require_POST
+def request_retry(request, pk):
+    transition_request = selectors.request_get_for_user(request.user, pk)
+    try:
+        services.request_retry(actor=request.user, request=transition_request)
+    except services.RequestConflict as exc:
+        return _decision(request, transition_request, status=409, conflict=str(exc))
+    return _after_action(request, transition_request, f"Request #{pk} is queued to be applied again.")
+
+
+@login_required
+@require_POST
+def request_comment(request, pk):
+    transition_request = selectors.request_get_for_user(request.user, pk)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        try:
+            services.request_comment_add(actor=request.user, request=transition_request, body=form.cleaned_data["body"])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    status = 400 if form.errors else 200
+    if request.htmx:
+        context = {
+            "tr": transition_request,
+            "comments": list(transition_request.comments.select_related("author")),
+            "comment_form": form if form.errors else CommentForm(),
+        }
+        return render(request, f"{REQUEST_PAGE}#comments", context, status=status)
+    if form.errors:
+        return render(
+            request, REQUEST_PAGE, _request_context(request, transition_request, comment_form=form), status=400
+        )
+    messages.success(request, "Comment added.")
+    return redirect(transition_request.get_absolute_url() + "#comments")
+
+
+@login_required
+@require_GET
+def queue(request):
+    """The reviewer queue: waiting for me, all open, recently decided."""
+    form = QueueForm(request.GET)
+    tab = (form.is_valid() and form.cleaned_data["tab"]) or "waiting"
+    context = {"queue": selectors.review_queue(request.user, tab, request.GET.get("page"))}
+    htmx_tab = request.htmx and request.htmx.target == "queue-tab"
+    return render(request, "approvals/queue.html#tab" if htmx_tab else "approvals/queue.html", context)
+
+
+@login_required
+@require_POST
+def unapproved_acknowledge(request, pk):
+    unapproved = selectors.unapproved_get(pk)
+    try:
+        services.unapproved_transition_acknowledge(actor=request.user, unapproved=unapproved)
+    except services.RequestConflict:
+        messages.info(request, f"{unapproved.describe()} was already acknowledged.")
+    else:
+        messages.success(request, f"Acknowledged: {unapproved.describe()}.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = ""
+    return redirect(back or "registry:model_detail", *([] if back else [unapproved.model_name]))

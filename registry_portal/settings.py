@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "registry.context_processors.last_sync",
+                "approvals.context_processors.reviews_waiting",
             ],
         },
     }

@@ -162,8 +162,9 @@ def test_the_query_count_does_not_grow_with_the_page(client, lead, django_assert
     append(size)
     client.force_login(lead)
 
-    # session, user, ml-leads membership (shared with the nav link), count, page, the footer's last sync
-    with django_assert_num_queries(6):
+    # session, user, ml-leads membership (shared with the nav link), count, page, the footer's last sync,
+    # the Reviews nav badge
+    with django_assert_num_queries(7):
         response = client.get(URL, {"model": "churn"})
 
     assert len(seqs(response)) == size

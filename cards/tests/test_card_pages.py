@@ -154,8 +154,9 @@ def test_card_page_query_count_does_not_grow(client, owner, django_assert_num_qu
         write(owner, version, {"factors": f"rev {i}"})
     client.force_login(owner)
 
-    # session, user, version, latest revision (+card, publication), datasets; base.html: leads group, last sync
-    with django_assert_num_queries(7):
+    # session, user, version, latest revision (+card, publication), datasets; base.html: leads group, last sync,
+    # Reviews badge
+    with django_assert_num_queries(8):
         assert client.get(reverse("cards:card_detail", args=["Churn", 1])).status_code == 200
 
 
@@ -167,7 +168,7 @@ def test_draft_page_query_count_does_not_grow(client, owner, django_assert_num_q
     client.force_login(owner)
 
     # ... plus the previous version's card to carry forward
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert client.get(reverse("cards:card_detail", args=["Churn", size + 1])).status_code == 200
 
 
@@ -177,8 +178,9 @@ def test_history_query_count_does_not_grow(client, owner, django_assert_num_quer
         write(owner, churn_v1, {"factors": f"rev {i}"})
     client.force_login(owner)
 
-    # session, user, version, latest revision, revisions with publication; base.html: leads group, last sync
-    with django_assert_num_queries(7):
+    # session, user, version, latest revision, revisions with publication; base.html: leads group, last sync,
+    # Reviews badge
+    with django_assert_num_queries(8):
         response = client.get(reverse("cards:history", args=["Churn", 1]), {"a": 1, "b": size})
     assert len(response.context["revisions"]) == size
 

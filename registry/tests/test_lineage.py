@@ -127,8 +127,8 @@ def test_lineage_query_count_does_not_grow(client_in, django_assert_num_queries,
     version = make_version(model, 1, aliases=[f"a{i}" for i in range(count)], commit=COMMIT_A)
     for i in range(count):
         use_dataset(version.run, make_dataset(f"d{i}", f"{i:08x}"))
-    # session, user, version+model+run, datasets, audit nav link, footer's last sync
-    with django_assert_num_queries(6):
+    # session, user, version+model+run, datasets, audit nav link, Reviews nav badge, footer's last sync
+    with django_assert_num_queries(7):
         response = client_in.get("/models/Wide/versions/1/lineage/")
     assert response.content.decode().count('class="node dataset"') == count
     with django_assert_num_queries(4):
@@ -197,12 +197,13 @@ def test_reverse_lineage_query_count_does_not_grow(client_in, django_assert_num_
     for number in range(1, count + 1):
         version = make_version(model, number, stage="Production" if number == 1 else "None", commit=COMMIT_A)
         use_dataset(version.run, dataset)
-    # session, user, datasets, stage counts, page count, page, contexts, audit nav link, footer's last sync
-    with django_assert_num_queries(9):
+    # session, user, datasets, stage counts, page count, page, contexts, audit nav link, Reviews nav badge,
+    # footer's last sync
+    with django_assert_num_queries(10):
         response = client_in.get("/datasets/5ea4ed00/")
     assert len(listed(response.content.decode())) == min(count, 50)
-    # session, user, commits, stage counts, page count, page, audit nav link, footer's last sync
-    with django_assert_num_queries(8):
+    # session, user, commits, stage counts, page count, page, audit nav link, Reviews nav badge, footer's last sync
+    with django_assert_num_queries(9):
         client_in.get("/commits/abcdef01/")
 
 

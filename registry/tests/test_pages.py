@@ -159,11 +159,12 @@ def test_model_list_query_count_does_not_grow(client_in, django_assert_num_queri
         model = make_model(f"m{i:02d}", owner=f"o{i % 3}", aliases={"champion": 1})
         make_version(model, 1, stage="Production", with_run=False)
         make_version(model, 2, stage="Staging", with_run=False)
-    # session, user, count, page, last sync per model, audit nav link, owners, running sync, footer's last sync
-    with django_assert_num_queries(9):
+    # session, user, count, page, last sync per model, audit nav link, owners, running sync, footer's last sync;
+    # approvals: Reviews nav badge, unapproved-change banner (shared with the row markers), open request counts
+    with django_assert_num_queries(12):
         response = client_in.get("/")
     assert response.status_code == 200
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(7):
         client_in.get("/?q=m", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results")
 
 
@@ -331,11 +332,12 @@ def test_model_page_query_count_does_not_grow(client_in, django_assert_num_queri
             metrics={"accuracy": number / 100, "loss": 1 - number / 100},
         )
         stage_change("Big", number, "", "Staging", at=T0 + dt.timedelta(hours=number))
-    # session, user, model, versions with runs, audit nav link, card statuses, stage changes, footer's last sync
-    with django_assert_num_queries(8):
+    # session, user, model, versions with runs, audit nav link, card statuses, stage changes, footer's last sync;
+    # approvals: Reviews nav badge, unapproved-change banner, open requests (section and table share it)
+    with django_assert_num_queries(11):
         response = client_in.get("/models/Big/?sort=metric:accuracy")
     assert response.status_code == 200
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         client_in.get("/models/Big/?page=2", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="versions")
 
 
@@ -420,8 +422,8 @@ def test_version_page_query_count_does_not_grow(client_in, django_assert_num_que
         use_dataset(v2.run, make_dataset(f"d{i}", f"digest{i:04d}"))
         stage_change("Wide", 2, "", "Staging" if i % 2 else "None", at=T0 + dt.timedelta(hours=i))
     # session, user, version+model+run, production+run, datasets, history, audit nav link,
-    # the checks panel (2), the card panel (4), footer's last sync
-    with django_assert_num_queries(14):
+    # the checks panel (2), the card panel (4), footer's last sync, Reviews nav badge, open request panel
+    with django_assert_num_queries(16):
         response = client_in.get("/models/Wide/versions/2/")
     assert response.status_code == 200
 

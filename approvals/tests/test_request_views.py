@@ -1,0 +1,555 @@
+"""The request pages: filing from the version page, the request page's decision block (htmx and plain
+POSTs), staleness, refusals with their reasons, forged POSTs, polling until applied, and the banners.
+
+Most tests build the mirror directly and stay below quorum (nothing reaches MLflow); the one that
+applies goes through a real MLflow store and sync.
+"""
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.urls import reverse
+from django.utils import timezone
+
+from approvals import services
+from approvals.models import RequestComment, Review, TransitionRequest, UnapprovedTransition
+from audit.models import AuditEvent
+from registry.models import ModelVersion
+from registry.sync import sync_registry
+
+from .helpers import GOOD_TAGS, complete_sections, write_card
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def reviewer_named(name: str) -> User:
+    user = User.objects.create_user(name, email=f"{name}@example.com")
+    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
+    return user
+
+
+@pytest.fixture
+def second_reviewer(db):
+    return reviewer_named("remy-reviewer")
+
+
+@pytest.fixture
+def version(mirror):
+    """Churn v2 in Staging (v1 in Production), ready for Production: checks pass once they run."""
+    mirror.version(stage="Production", metrics={"accuracy": 0.91})
+    staged = mirror.version(stage="Staging", metrics={"accuracy": 0.93}, version_tags={"dataset_version": "v12"})
+    write_card(staged, complete_sections())
+    return staged
+
+
+def file_request(owner, version, to_stage="Production", capture=None) -> TransitionRequest:
+    def create():
+        return services.transition_request_create(
+            actor=owner, version=version, to_stage=to_stage, justification="beats v1 on accuracy"
+        )
+
+    if capture is None:
+        return create()  # its check run stays queued: on_commit never fires in these tests
+    with capture(execute=True):
+        return create()
+
+
+@pytest.fixture
+def filed(owner, version, django_capture_on_commit_callbacks):
+    """A Production request for v2 (two approvals needed) whose checks ran and passed."""
+    request = file_request(owner, version, capture=django_capture_on_commit_callbacks)
+    assert services.checks_for(request, version, services.version_content_digest(version)).passed
+    return request
+
+
+def page_url(request) -> str:
+    return reverse("approvals:request_detail", args=[request.pk])
+
+
+def review_url(request) -> str:
+    return reverse("approvals:review_submit", args=[request.pk])
+
+
+def snapshot() -> tuple:
+    """Everything a refused POST must leave alone."""
+    return (
+        list(TransitionRequest.objects.order_by("pk").values_list("pk", "status", "status_changed_at")),
+        list(Review.objects.order_by("pk").values_list("pk", "decision", "content_digest", "updated_at")),
+        RequestComment.objects.count(),
+        AuditEvent.objects.count(),
+    )
+
+
+# --- filing a request from the version page ------------------------------------------------------
+
+
+class TestRequestPanel:
+    def test_the_owner_sees_the_form_without_the_current_stage(self, client, owner, version):
+        client.force_login(owner)
+        html = client.get(version.get_absolute_url()).content.decode()
+        assert 'id="request-panel"' in html
+        assert '<option value="Production"' in html
+        assert '<option value="Archived"' in html
+        assert '<option value="Staging"' not in html
+        assert '<label for="id_justification">' in html
+        assert '<label for="id_to_stage">' in html
+
+    def test_others_see_no_form(self, client, reviewer, version):
+        client.force_login(reviewer)
+        html = client.get(version.get_absolute_url()).content.decode()
+        assert "No open transition request for this version." in html
+        assert "Request transition" not in html
+
+    def test_the_open_request_is_shown_to_everyone_instead_of_the_form(self, client, owner, reviewer, version):
+        request = file_request(owner, version)
+        for user in (owner, reviewer):
+            client.force_login(user)
+            html = client.get(version.get_absolute_url()).content.decode()
+            assert f'href="{page_url(request)}"' in html
+            assert "Request transition" not in html
+
+    def test_filing_redirects_to_the_request_page(self, client, owner, version):
+        client.force_login(owner)
+        url = reverse("approvals:request_create", args=["Churn", 2])
+        response = client.post(url, {"to_stage": "Production", "justification": "beats v1"})
+        request = TransitionRequest.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == page_url(request)
+        assert (request.to_stage, request.justification, request.requested_by) == ("Production", "beats v1", owner)
+
+    def test_filing_with_htmx_sends_the_browser_to_the_request_page(self, client, owner, version):
+        client.force_login(owner)
+        url = reverse("approvals:request_create", args=["Churn", 2])
+        response = client.post(url, {"to_stage": "Archived", "justification": "retired"}, **HTMX)
+        assert response.status_code == 200
+        assert response["HX-Redirect"] == page_url(TransitionRequest.objects.get())
+
+    @pytest.mark.parametrize(
+        ("data", "error"),
+        [
+            ({"to_stage": "Production", "justification": "  "}, "This field is required."),
+            ({"to_stage": "Production"}, "This field is required."),
+            ({"to_stage": "Limbo", "justification": "why"}, "Select a valid choice."),
+            ({"to_stage": "Staging", "justification": "again"}, "Select a valid choice."),
+        ],
+    )
+    def test_bad_input_shows_the_errors_with_400_and_files_nothing(self, client, owner, version, data, error):
+        client.force_login(owner)
+        url = reverse("approvals:request_create", args=["Churn", 2])
+        for extra in ({}, HTMX):
+            response = client.post(url, data, **extra)
+            html = response.content.decode()
+            assert response.status_code == 400
+            assert error in html
+            assert 'role="alert"' in html
+            assert ("<html" in html) is not bool(extra)
+        assert not TransitionRequest.objects.exists()
+
+    def test_the_service_refusal_is_shown_on_the_form(self, client, owner, mirror):
+        fresh = mirror.version(stage="None")  # the default policy moves to Production only from Staging
+        client.force_login(owner)
+        url = reverse("approvals:request_create", args=["Churn", fresh.version])
+        response = client.post(url, {"to_stage": "Production", "justification": "skip staging"})
+        assert response.status_code == 400
+        assert "the policy moves versions to Production only from Staging" in response.content.decode()
+        assert not TransitionRequest.objects.exists()
+
+    def test_a_second_open_request_is_a_409_naming_the_first(self, client, owner, version):
+        first = file_request(owner, version)
+        client.force_login(owner)
+        url = reverse("approvals:request_create", args=["Churn", 2])
+        response = client.post(url, {"to_stage": "Archived", "justification": "changed my mind"})
+        html = response.content.decode()
+        assert response.status_code == 409
+        assert f"v2 already has an open request: #{first.pk} (pending)" in html
+        assert f'href="{page_url(first)}"' in html
+        assert TransitionRequest.objects.get() == first
+
+    def test_outsiders_and_reviewers_get_403(self, client, outsider, reviewer, version):
+        url = reverse("approvals:request_create", args=["Churn", 2])
+        for user in (outsider, reviewer):
+            client.force_login(user)
+            assert client.post(url, {"to_stage": "Production", "justification": "x"}).status_code == 403
+            assert client.get(url).status_code == 403
+        assert not TransitionRequest.objects.exists()
+
+    def test_anonymous_users_are_sent_to_sign_in(self, client, version):
+        url = reverse("approvals:request_create", args=["Churn", 2])
+        response = client.post(url, {"to_stage": "Production", "justification": "x"})
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+
+
+# --- the request page ------------------------------------------------------------------------
+
+
+class TestRequestPage:
+    def test_it_shows_summary_deltas_card_checklist_and_actions(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        response = client.get(page_url(filed))
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert f"Request #{filed.pk}: Churn v2 → Production" in html
+        assert "beats v1 on accuracy" in html
+        assert "olga-owner" in html
+        assert '<span class="badge pending">pending</span>' in html
+        assert "<strong>0</strong> of <strong>2</strong> approvals" in html
+        assert 'checks <span class="badge check-passed">passed</span>' in html
+        # metric deltas against Production v1
+        assert "Production (v1)" in html
+        assert "0.93" in html and "0.91" in html and "+0.02" in html
+        assert 'id="model-card"' in html  # the cards app's rendered card
+        assert 'id="checks"' in html  # the governance checklist
+        assert '<button type="submit" name="decision" value="approve">Approve</button>' in html
+        assert 'value="reject"' in html
+        assert '<label for="id_review_comment">' in html
+        assert '<label for="id_comment_body">' in html
+        assert "Withdraw request" not in html
+
+    def test_the_requester_sees_why_they_cannot_review_and_may_withdraw(self, client, owner, filed):
+        owner.groups.add(Group.objects.get_or_create(name="reviewers")[0])  # even a reviewer may not review their own
+        client.force_login(owner)
+        html = client.get(page_url(filed)).content.decode()
+        assert "you requested this: someone else must review it" in html
+        assert 'value="approve"' not in html
+        assert "Withdraw request" in html
+
+    def test_a_non_reviewer_sees_the_reason(self, client, outsider, filed):
+        client.force_login(outsider)
+        html = client.get(page_url(filed)).content.decode()
+        assert "only members of reviewers may review" in html
+        assert 'value="approve"' not in html
+        assert "Withdraw request" not in html
+
+    def test_failing_checks_disable_approve_with_the_reason_but_not_reject(
+        self, client, owner, reviewer, mirror, django_capture_on_commit_callbacks
+    ):
+        weak = mirror.version(stage="Staging", metrics={"accuracy": 0.85})
+        request = file_request(owner, weak, capture=django_capture_on_commit_callbacks)
+        client.force_login(reviewer)
+        html = client.get(page_url(request)).content.decode()
+        assert (
+            '<button type="submit" name="decision" value="approve" disabled aria-describedby="approve-refusal">' in html
+        )
+        assert "Approve is disabled: checks failing" in html
+        assert '<button type="submit" name="decision" value="reject"' in html
+
+    def test_running_checks_are_said(self, client, owner, reviewer, version):
+        request = file_request(owner, version)  # its check run stays queued
+        client.force_login(reviewer)
+        html = client.get(page_url(request)).content.decode()
+        assert '<span class="badge running">running</span>' in html
+        assert "Checks running" in html
+
+    def test_outsiders_may_read_it_but_anonymous_users_are_sent_to_sign_in(self, client, outsider, filed):
+        assert client.get(page_url(filed))["Location"].startswith(reverse("login"))
+        client.force_login(outsider)
+        assert client.get(page_url(filed)).status_code == 200
+
+    def test_an_unknown_request_is_404(self, client, reviewer):
+        client.force_login(reviewer)
+        assert client.get(reverse("approvals:request_detail", args=[999])).status_code == 404
+
+
+# --- reviewing ---------------------------------------------------------------------------------
+
+
+class TestReview:
+    def test_approve_with_a_plain_post_redirects_back_with_a_message(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        response = client.post(review_url(filed), {"decision": "approve", "comment": "looks right"}, follow=True)
+        html = response.content.decode()
+        assert response.redirect_chain == [(page_url(filed), 302)]
+        assert f"You approved request #{filed.pk}." in html
+        assert "<strong>1</strong> of <strong>2</strong> approvals" in html
+        assert "you already approved this request" in html
+        review = Review.objects.get()
+        assert (review.reviewer, review.decision, review.comment) == (reviewer, "approve", "looks right")
+        assert TransitionRequest.objects.get().status == "pending"
+
+    def test_approve_with_htmx_swaps_the_decision_block(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        response = client.post(review_url(filed), {"decision": "approve"}, **HTMX)
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "<html" not in html
+        assert html.lstrip().startswith('<section id="decision"')
+        assert "<strong>1</strong> of <strong>2</strong> approvals" in html
+        assert "<strong>rita-reviewer</strong>\n      approved" in html
+        assert "you already approved this request" in html
+        assert "hx-trigger" not in html  # pending: nothing to poll
+
+    def test_reject_with_a_comment_ends_the_request(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        response = client.post(review_url(filed), {"decision": "reject", "comment": "no drift report"}, **HTMX)
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert '<span class="badge rejected">rejected</span>' in html
+        assert "no drift report" in html
+        assert "this request is rejected" in html
+        assert "Withdraw request" not in html
+        assert TransitionRequest.objects.get().status == "rejected"
+
+    @pytest.mark.parametrize("extra", [{}, HTMX])
+    def test_reject_without_a_comment_is_400_and_stores_nothing(self, client, reviewer, filed, extra):
+        client.force_login(reviewer)
+        before = snapshot()
+        response = client.post(review_url(filed), {"decision": "reject", "comment": "  "}, **extra)
+        assert response.status_code == 400
+        assert "say why you reject" in response.content.decode()
+        assert snapshot() == before
+
+    def test_a_bad_decision_is_400(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        before = snapshot()
+        assert client.post(review_url(filed), {"decision": "maybe"}).status_code == 400
+        assert snapshot() == before
+
+    def test_the_requester_is_refused_with_403_and_nothing_changes(self, client, owner, filed):
+        owner.groups.add(Group.objects.get_or_create(name="reviewers")[0])
+        client.force_login(owner)
+        before = snapshot()
+        for extra in ({}, HTMX):
+            assert client.post(review_url(filed), {"decision": "approve"}, **extra).status_code == 403
+        assert snapshot() == before
+
+    def test_a_non_reviewer_is_refused_with_403_and_nothing_changes(self, client, outsider, admin_user, filed):
+        for user in (outsider, admin_user):  # admins are not reviewers either
+            client.force_login(user)
+            before = snapshot()  # after signing in, which is audited
+            assert client.post(review_url(filed), {"decision": "approve"}).status_code == 403
+            assert client.post(review_url(filed), {"decision": "reject", "comment": "no"}).status_code == 403
+            assert snapshot() == before
+
+    def test_a_second_review_by_the_same_reviewer_is_409_and_nothing_changes(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        client.post(review_url(filed), {"decision": "approve"})
+        before = snapshot()
+        for decision, comment in (("approve", ""), ("reject", "changed my mind")):
+            response = client.post(review_url(filed), {"decision": decision, "comment": comment}, **HTMX)
+            assert response.status_code == 409
+            assert "you already approved this request" in response.content.decode()
+        assert snapshot() == before
+
+    def test_a_closed_request_is_409_and_nothing_changes(self, client, owner, reviewer, filed):
+        services.transition_request_withdraw(actor=owner, request=filed)
+        client.force_login(reviewer)
+        before = snapshot()
+        response = client.post(review_url(filed), {"decision": "approve"})
+        assert response.status_code == 409
+        assert "this request is withdrawn: it takes no more reviews" in response.content.decode()
+        assert snapshot() == before
+
+    def test_a_stale_approval_is_greyed_not_counted_and_asked_again(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        client.post(review_url(filed), {"decision": "approve"})
+        write_card(filed.version, {**complete_sections(), "limitations": "Changed after the approval."})
+        html = client.get(page_url(filed)).content.decode()
+        assert 'class="review approve stale-review"' in html
+        assert "content changed since you approved" in html
+        assert "<strong>0</strong> of <strong>2</strong> approvals" in html
+        assert "you already approved" not in html
+        assert '<button type="submit" name="decision" value="approve"' in html
+        # approving again renews the same review against the new content
+        response = client.post(review_url(filed), {"decision": "approve"}, **HTMX)
+        assert response.status_code == 200
+        assert "stale-review" not in response.content.decode()
+        assert Review.objects.count() == 1
+
+    def test_others_see_a_stale_approval_greyed_too(self, client, reviewer, second_reviewer, filed):
+        services.review_submit(actor=reviewer, request=filed, decision="approve")
+        write_card(filed.version, {**complete_sections(), "limitations": "Changed after the approval."})
+        client.force_login(second_reviewer)
+        html = client.get(page_url(filed)).content.decode()
+        assert "content changed since they approved" in html
+
+
+class TestWithdrawAndRetry:
+    def test_the_requester_withdraws(self, client, owner, filed):
+        client.force_login(owner)
+        response = client.post(reverse("approvals:request_withdraw", args=[filed.pk]), **HTMX)
+        assert response.status_code == 200
+        assert '<span class="badge withdrawn">withdrawn</span>' in response.content.decode()
+        assert TransitionRequest.objects.get().status == "withdrawn"
+
+    def test_others_may_not_withdraw(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        before = snapshot()
+        assert client.post(reverse("approvals:request_withdraw", args=[filed.pk])).status_code == 403
+        assert snapshot() == before
+
+    def test_a_failed_request_shows_its_error_and_admins_retry_it(
+        self, client, admin_user, reviewer, filed, django_capture_on_commit_callbacks
+    ):
+        TransitionRequest.objects.filter(pk=filed.pk).update(
+            status="failed", attempts=4, last_error="MLflow unavailable after 4 attempts: connection refused"
+        )
+        client.force_login(reviewer)
+        html = client.get(page_url(filed)).content.decode()
+        assert "Applying failed after 4 attempts: MLflow unavailable after 4 attempts: connection refused" in html
+        assert "Retry applying" not in html
+        before = snapshot()
+        assert client.post(reverse("approvals:request_retry", args=[filed.pk])).status_code == 403
+        assert snapshot() == before
+
+        client.force_login(admin_user)
+        assert "Retry applying" in client.get(page_url(filed)).content.decode()
+        with django_capture_on_commit_callbacks() as queued:  # the apply task is queued, not run
+            response = client.post(reverse("approvals:request_retry", args=[filed.pk]), **HTMX)
+        assert len(queued) == 1
+        assert response.status_code == 200
+        assert 'hx-trigger="every 2s"' in response.content.decode()
+        assert TransitionRequest.objects.get().status == "approved"
+        # retrying twice is a conflict
+        assert client.post(reverse("approvals:request_retry", args=[filed.pk])).status_code == 409
+
+
+class TestComments:
+    def test_anyone_signed_in_comments_with_htmx(self, client, outsider, filed):
+        client.force_login(outsider)
+        url = reverse("approvals:request_comment", args=[filed.pk])
+        response = client.post(url, {"body": "What about the March data?"}, **HTMX)
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert html.lstrip().startswith('<div id="comments">')
+        assert "What about the March data?" in html and "otto-outsider" in html
+        assert TransitionRequest.objects.get().status == "pending"
+
+    def test_a_plain_post_redirects_and_an_empty_comment_is_400(self, client, reviewer, filed):
+        client.force_login(reviewer)
+        url = reverse("approvals:request_comment", args=[filed.pk])
+        response = client.post(url, {"body": "fine by me"})
+        assert response["Location"] == page_url(filed) + "#comments"
+        assert client.post(url, {"body": "   "}).status_code == 400
+        assert list(RequestComment.objects.values_list("body", flat=True)) == ["fine by me"]
+
+
+# --- applying: the decision block polls until MLflow shows the stage ---------------------------
+
+
+def test_the_deciding_approval_polls_until_applied(
+    client, mlflow_store, owner, reviewer, second_reviewer, django_capture_on_commit_callbacks
+):
+    mlflow_store.client.create_registered_model("Churn", tags={"owner": "olga-owner"})
+    mlflow_store.create_version("Churn", stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
+    sync_registry()
+    staged = ModelVersion.objects.select_related("model", "run").get(model__name="Churn", version=1)
+    request = file_request(owner, staged, to_stage="Archived", capture=django_capture_on_commit_callbacks)
+    request.required_approvals = 2
+    request.save(update_fields=["required_approvals"])
+    services.review_submit(actor=reviewer, request=request, decision="approve")
+
+    client.force_login(second_reviewer)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(review_url(request), {"decision": "approve"}, **HTMX)
+        html = response.content.decode()
+        # rendered before the apply task ran: approved, and polling
+        assert '<span class="badge approved">approved</span>' in html
+        assert 'hx-trigger="every 2s"' in html
+        assert "applying the transition in MLflow" in html
+    assert TransitionRequest.objects.get().status == "applied"
+    assert mlflow_store.client.get_model_version("Churn", "1").current_stage == "Archived"
+
+    poll = client.get(page_url(request), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="decision")
+    html = poll.content.decode()
+    assert poll.status_code == 286  # htmx stops polling
+    assert '<span class="badge applied">applied</span>' in html
+    assert "hx-trigger" not in html
+
+
+def test_polling_continues_while_applying(client, reviewer, filed):
+    TransitionRequest.objects.filter(pk=filed.pk).update(status="applying")
+    client.force_login(reviewer)
+    poll = client.get(page_url(filed), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="decision")
+    assert poll.status_code == 200
+    assert 'hx-trigger="every 2s"' in poll.content.decode()
+
+
+# --- unapproved transitions --------------------------------------------------------------------
+
+
+def unapproved(model_name="Churn", version=2, to_value="Production") -> UnapprovedTransition:
+    return UnapprovedTransition.objects.create(
+        model_name=model_name,
+        version_number=version,
+        kind="stage",
+        from_value="Staging",
+        to_value=to_value,
+        seen_at=timezone.now(),
+    )
+
+
+class TestUnapprovedBanners:
+    def test_the_model_page_lists_each_change_in_a_red_banner(self, client, reviewer, version):
+        unapproved()
+        unapproved("Other", 1)
+        client.force_login(reviewer)
+        html = client.get(reverse("registry:model_detail", args=["Churn"])).content.decode()
+        assert 'class="banner banner-danger" role="alert"' in html
+        assert "Churn v2: Staging → Production" in html
+        assert "Other v1" not in html
+        assert "Acknowledge" not in html  # not an admin
+
+    def test_the_model_list_names_the_models_and_marks_their_rows(self, client, reviewer, mirror, version):
+        mirror.version("Quiet")
+        unapproved()
+        client.force_login(reviewer)
+        html = client.get(reverse("registry:model_list")).content.decode()
+        assert 'class="banner banner-danger" role="alert"' in html
+        assert "Changed in MLflow without an approved request:</strong> <strong>Churn</strong>." in html
+        assert html.count("unapproved-marker") == 1
+
+    def test_no_banner_without_unacknowledged_changes(self, client, reviewer, version):
+        unapproved().delete()
+        client.force_login(reviewer)
+        for url in (reverse("registry:model_list"), reverse("registry:model_detail", args=["Churn"])):
+            assert "banner-danger" not in client.get(url).content.decode()
+
+    def test_an_admin_acknowledges_and_the_banner_goes(self, client, admin_user, version):
+        change = unapproved()
+        client.force_login(admin_user)
+        model_url = reverse("registry:model_detail", args=["Churn"])
+        assert "Acknowledge" in client.get(model_url).content.decode()
+        url = reverse("approvals:unapproved_acknowledge", args=[change.pk])
+        response = client.post(url, {"next": model_url}, follow=True)
+        assert response.redirect_chain == [(model_url, 302)]
+        html = response.content.decode()
+        assert "Acknowledged: Churn v2: Staging → Production." in html
+        assert "banner-danger" not in html
+        change.refresh_from_db()
+        assert change.acknowledged_by == admin_user
+        # a second acknowledgement changes nothing; a foreign ``next`` is ignored
+        response = client.post(url, {"next": "https://evil.example/"})
+        assert response["Location"] == model_url
+
+    def test_others_may_not_acknowledge(self, client, reviewer, owner, version):
+        change = unapproved()
+        url = reverse("approvals:unapproved_acknowledge", args=[change.pk])
+        for user in (reviewer, owner):
+            client.force_login(user)
+            assert client.post(url).status_code == 403
+        change.refresh_from_db()
+        assert change.acknowledged_at is None
+
+
+# --- the model pages --------------------------------------------------------------------------
+
+
+def test_the_model_page_lists_open_requests_and_marks_their_versions(client, owner, reviewer, version):
+    request = file_request(owner, version)
+    client.force_login(reviewer)
+    html = client.get(reverse("registry:model_detail", args=["Churn"])).content.decode()
+    assert f'<a href="{page_url(request)}">#{request.pk} v2</a>' in html
+    assert (
+        f'<a class="badge pending" href="{page_url(request)}" title="request #{request.pk} by olga-owner">→ Production: pending</a>'
+        in html
+    )
+
+
+def test_the_model_list_counts_open_requests(client, owner, reviewer, mirror, version):
+    file_request(owner, version)
+    mirror.version("Quiet")
+    client.force_login(reviewer)
+    html = client.get(reverse("registry:model_list")).content.decode()
+    assert '<a class="badge pending" href="/models/Churn/#requests-title">1 open</a>' in html
+    assert html.count("open</a>") == 1
