@@ -282,12 +282,14 @@ def live_worker(broker_url, transactional_db, tmp_path, worker_env):
         else:
             worker = LiveWorker(
                 tmp_path / "worker.log",
+                # Not ``celery -A registry_portal worker``: tasks the worker queues itself (after_sync after a
+                # sync, an apply's retry) must go to this queue too, so its default queue is set first.
                 command=[
                     sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "registry_portal",
+                    "-c",
+                    "import sys; from registry_portal.celery import app; "
+                    "app.conf.task_default_queue = sys.argv[1]; app.worker_main(sys.argv[2:])",
+                    queue,
                     "worker",
                     "--pool=solo",
                     "-Q",
