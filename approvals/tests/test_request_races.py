@@ -128,3 +128,24 @@ def test_two_owners_filing_at_once_get_one_open_request(race):
     )
     assert sum(isinstance(r, TransitionRequest) for r in results) == 1, results
     assert TransitionRequest.objects.open().filter(model_name=name).count() == 1
+
+
+def test_twenty_identical_approve_posts_from_one_reviewer_store_one_review(race):
+    """A double (or twenty-fold) click: every POST goes through the page, one review is stored."""
+    from django.test import Client
+    from django.urls import reverse
+
+    _, request = race
+    rita = reviewer_named("rita-reviewer")
+    url = reverse("approvals:review_submit", args=[request.pk])
+
+    def post():
+        client = Client()
+        client.force_login(rita)
+        return client.post(url, {"decision": "approve", "comment": "ok"}).status_code
+
+    codes = at_once([post] * 20)
+
+    assert sorted(set(codes)) == [302, 409] and codes.count(302) == 1, codes
+    assert Review.objects.filter(request=request).count() == 1
+    assert AuditEvent.objects.filter(action="review.approved").count() == 1
