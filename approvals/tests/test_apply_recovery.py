@@ -20,7 +20,7 @@ from django.contrib.auth.models import Group, User
 from mlflow import MlflowClient
 
 from approvals import services
-from approvals.models import CheckRun, Policy, TransitionRequest
+from approvals.models import CheckRun, Policy, TransitionRequest, UnapprovedTransition
 from approvals.tasks import retry_countdown
 from audit.models import AuditEvent
 from conftest import MlflowServer
@@ -99,7 +99,7 @@ class Scene:
     def status(self) -> str:
         return TransitionRequest.objects.get(pk=self.request.pk).status
 
-    def assert_applied_once(self) -> TransitionRequest:
+    def assert_applied_once(self, worker) -> TransitionRequest:
         """The end state every scenario must reach, read from MLflow itself and from the portal."""
         request = TransitionRequest.objects.get(pk=self.request.pk)
         assert request.status == TransitionRequest.APPLIED, (request.status, request.last_error)
@@ -119,6 +119,9 @@ class Scene:
         assert mirror == {1: "Archived", 2: "Production"}
         archived = StageChange.objects.filter(model_name=self.name, version=1, kind="stage", to_value="Archived")
         assert archived.count() == 1
+        # The apply's own sync is checked for out-of-band changes: this one is explained by the request.
+        wait_for(lambda: "approvals.tasks.after_sync" in worker.handled(), "the worker to check the apply's sync")
+        assert not UnapprovedTransition.objects.filter(model_name=self.name).exists()
         return request
 
 
@@ -259,7 +262,7 @@ def test_a_worker_killed_after_claiming_is_replaced_and_the_sweeper_takes_the_cl
 
     assert swept == {"expired": 1, "queued": 1}
     wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the new worker to apply the request")
-    request = scene.assert_applied_once()
+    request = scene.assert_applied_once(live_worker)
     assert request.attempts == 2
     assert request.mlflow_outcome == "transitioned Staging → Production, others in Production archived"
     events = AuditEvent.objects.filter(target_id=str(request.pk))
@@ -286,7 +289,7 @@ def test_a_worker_killed_after_mlflow_applied_leaves_a_transition_the_next_worke
     sweep_until_taken_back()
 
     wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the new worker to apply the request")
-    request = scene.assert_applied_once()
+    request = scene.assert_applied_once(live_worker)
     assert request.attempts == 2
     assert request.mlflow_outcome == "MLflow already showed Production: nothing transitioned"
     assert proxy.dropped == 1
@@ -306,7 +309,7 @@ def test_a_lost_answer_to_the_transition_is_retried_by_reading_the_stage_not_by_
 
     wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the worker to apply the request")
 
-    request = scene.assert_applied_once()
+    request = scene.assert_applied_once(live_worker)
     assert proxy.dropped == 1
     assert retries_logged(live_worker) == 1
     assert request.attempts == 1  # the retry kept its claim
@@ -328,7 +331,7 @@ def test_mlflow_down_then_back_the_task_backs_off_and_applies(scene, live_worker
     scene.server.start()
 
     wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the worker to apply once MLflow is back")
-    request = scene.assert_applied_once()
+    request = scene.assert_applied_once(live_worker)
     assert request.attempts == 1
     assert request.mlflow_outcome == "transitioned Staging → Production, others in Production archived"
 
@@ -353,7 +356,7 @@ def test_mlflow_down_past_the_last_retry_fails_the_request_and_an_admin_retry_ap
     services.request_retry(actor=admin_user, request=request)
 
     wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the worker to apply the retried request")
-    request = scene.assert_applied_once()
+    request = scene.assert_applied_once(live_worker)
     assert request.attempts == 2
     assert request.last_error == ""
     events = AuditEvent.objects.filter(target_id=str(request.pk))
