@@ -4,7 +4,7 @@ model page at a laptop's and a phone's width (nothing wider than the window but 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import LAPTOP, PHONE, assert_accessible
+from .conftest import COMPLETE_CARD, LAPTOP, PHONE, assert_accessible, axe_violations, card_save
 
 pytestmark = [pytest.mark.e2e]
 
@@ -43,3 +43,52 @@ def test_model_page_fits_laptop_and_phone(portal, people, seeded, label, viewpor
     expect(versions).to_have_css("overflow-x", "auto")
     expect(page.locator("#versions tbody tr")).to_have_count(3)
     portal.shot(page, f"model-page-{label}")
+
+
+def test_review_pages_pass_axe_and_approving_needs_no_mouse(portal, people, seeded):
+    from approvals.models import Review
+    from approvals.services import transition_request_create
+    from registry.models import ModelVersion
+
+    card_save(people.owner, seeded.name, 2, COMPLETE_CARD)
+    version = ModelVersion.objects.select_related("model").get(model__name=seeded.name, version=2)
+    request = transition_request_create(
+        actor=people.owner, version=version, to_stage="Production", justification="Better than v1."
+    )
+    page = portal.page_for(people.reviewer1)
+    page.goto("/approvals/queue/")
+    expect(page.locator("tbody tr").filter(has_text=f"{seeded.name} v2")).to_have_count(1)
+    assert_accessible(page, "the review queue")
+    page.goto(f"/approvals/requests/{request.pk}/")
+    assert_accessible(page, "the request page")
+    page.goto(f"/models/{seeded.name}/versions/2/")
+    assert_accessible(page, "the version page with an open request")
+
+    # Keyboard only: Tab from the top of the request page to Approve, then Enter.
+    page.goto(f"/approvals/requests/{request.pk}/")
+    approve = page.get_by_role("button", name="Approve")
+    for _ in range(300):
+        page.keyboard.press("Tab")
+        if approve.evaluate("button => button === document.activeElement"):
+            break
+    else:
+        raise AssertionError("Tab never reached the Approve button")
+    expect(approve).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#decision .request-status")).to_contain_text("1 of 2 approvals")
+    assert Review.objects.filter(request=request, reviewer=people.reviewer1, decision="approve").count() == 1
+
+
+def test_the_checks_can_fail(browser):
+    """The harness itself: a page with an unlabelled control and unreadable text fails both checks."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_content(
+        '<html lang="en"><head><title>bad</title></head><body><main><input type="text">'
+        '<p style="color:#eee;background:#fff">faint</p></main></body></html>'
+    )
+    violations = {v["id"] for v in axe_violations(page)}
+    assert {"label", "color-contrast"} <= violations
+    with pytest.raises(AssertionError, match="label"):
+        assert_accessible(page, "a bad page")
+    context.close()
