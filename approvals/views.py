@@ -157,26 +157,26 @@ def review_submit(request, pk):
     return _decision(request, transition_request, status=400, review_form=form)
 
 
+def _request_action(request, pk, service, done: str):
+    """A button on the request page that takes no input: withdraw, retry."""
+    transition_request = selectors.request_get_for_user(request.user, pk)
+    try:
+        service(actor=request.user, request=transition_request)
+    except services.RequestConflict as exc:
+        return _decision(request, transition_request, status=409, conflict=str(exc))
+    return _after_action(request, transition_request, done.format(pk=pk))
+
+
 @login_required
 @require_POST
 def request_withdraw(request, pk):
-    transition_request = selectors.request_get_for_user(request.user, pk)
-    try:
-        services.transition_request_withdraw(actor=request.user, request=transition_request)
-    except services.RequestConflict as exc:
-        return _decision(request, transition_request, status=409, conflict=str(exc))
-    return _after_action(request, transition_request, f"Request #{pk} withdrawn.")
+    return _request_action(request, pk, services.transition_request_withdraw, "Request #{pk} withdrawn.")
 
 
 @login_required
 @require_POST
 def request_retry(request, pk):
-    transition_request = selectors.request_get_for_user(request.user, pk)
-    try:
-        services.request_retry(actor=request.user, request=transition_request)
-    except services.RequestConflict as exc:
-        return _decision(request, transition_request, status=409, conflict=str(exc))
-    return _after_action(request, transition_request, f"Request #{pk} is queued to be applied again.")
+    return _request_action(request, pk, services.request_retry, "Request #{pk} is queued to be applied again.")
 
 
 @login_required

@@ -3,6 +3,7 @@
 import itertools
 import uuid
 
+from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from cards.completeness import sections_completeness
@@ -84,3 +85,10 @@ def write_card(version: ModelVersion, sections: dict, author="olga-owner") -> Ca
         complete=completeness.complete,
         percent=completeness.percent,
     )
+
+
+def reviewer_named(name: str) -> User:
+    """A member of ``reviewers`` with an email address (notifications go to it)."""
+    user = User.objects.create_user(name, email=f"{name}@example.com")
+    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
+    return user

@@ -3,23 +3,17 @@
 import datetime as dt
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
 from approvals import selectors, services
 from approvals.models import TransitionRequest
 
-from .helpers import complete_sections, write_card
+from .helpers import complete_sections, reviewer_named, write_card
 
 pytestmark = pytest.mark.django_db
 QUEUE = "/approvals/queue/"
-
-
-def reviewer_named(name: str) -> User:
-    user = User.objects.create_user(name)
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
 
 
 def file(owner, version, to_stage="Production") -> TransitionRequest:

@@ -6,7 +6,7 @@ applies goes through a real MLflow store and sync.
 """
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,16 +16,10 @@ from audit.models import AuditEvent
 from registry.models import ModelVersion
 from registry.sync import sync_registry
 
-from .helpers import GOOD_TAGS, complete_sections, write_card
+from .helpers import GOOD_TAGS, complete_sections, reviewer_named, write_card
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def reviewer_named(name: str) -> User:
-    user = User.objects.create_user(name, email=f"{name}@example.com")
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
 
 
 @pytest.fixture
