@@ -115,7 +115,7 @@ class Portal:
         assert sync_run.status == "succeeded", sync_run.error
         return sync_run
 
-    def shot(self, page, name: str, *, full_page: bool = True):
+    def shot(self, page, name: str, *, full_page: bool = False):
         if self.screenshots:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

@@ -42,7 +42,7 @@ def test_model_page_fits_laptop_and_phone(portal, people, seeded, label, viewpor
     versions = page.locator("#versions .table-wrap")
     expect(versions).to_have_css("overflow-x", "auto")
     expect(page.locator("#versions tbody tr")).to_have_count(3)
-    portal.shot(page, f"model-page-{label}")
+    portal.shot(page, f"model-page-{label}", full_page=True)
 
 
 def test_review_pages_pass_axe_and_approving_needs_no_mouse(portal, people, seeded):
