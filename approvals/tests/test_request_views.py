@@ -547,3 +547,20 @@ def test_the_model_list_counts_open_requests(client, owner, reviewer, mirror, ve
     html = client.get(reverse("registry:model_list")).content.decode()
     assert '<a class="badge pending" href="/models/Churn/#requests-title">1 open</a>' in html
     assert html.count("open</a>") == 1
+
+
+@pytest.mark.parametrize("size", [1, 4])
+def test_the_request_page_query_count_does_not_grow(client, owner, version, django_assert_num_queries, size):
+    request = file_request(owner, version)  # checks stay queued: approvals never reach quorum with them
+    for i in range(size):
+        services.review_submit(actor=reviewer_named(f"r{i}-reviewer"), request=request, decision="approve")
+        services.request_comment_add(actor=owner, request=request, body=f"note {i}")
+    viewer = reviewer_named("viewer-reviewer")
+    client.force_login(viewer)
+    # session, user, request (+version, model, run), its reviews, the digest (2), the check run, review refusal,
+    # quorum (2), Production version, comments, the checks and card panels (8, each reads the digest again),
+    # nav: Reviews badge and audit link, footer's last sync: none per review or comment
+    with django_assert_num_queries(23):
+        response = client.get(page_url(request))
+    assert response.status_code == 200
+    assert response.content.decode().count("note ") == size
