@@ -25,7 +25,7 @@ and from the worker: the task's own run time (``succeeded in``) and its MLflow c
 ``--profile``: 10 more requests, then the worker is stopped and their apply (claim + ``request_apply``) runs
 in this process under cProfile: where the task's time goes (MLflow calls, the re-sync), in
 ``bench/out/apply_task.prof``.
-Output: stdout and ``bench/out/apply_bench.json``.
+Output: stdout and ``bench/out/apply_bench.json``; exit status 1 when the p95 target (2 s) is missed.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def main() -> None:
 
     print("starting mlflow server ...", flush=True)
     server = MlflowServer(out).start()
-    worker = None
+    worker, missed = None, True
     try:
         fresh_database(args.database_url)
         import redis
@@ -156,6 +156,7 @@ def main() -> None:
         results["worker_task_seconds"] = summary(task_times(worker_log))
         report(args, results)
         (OUT / "apply_bench.json").write_text(json.dumps(results, indent=2))
+        missed = results["mlflow_seconds"]["p95"] > 2
     finally:
         if worker is not None and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -164,6 +165,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
         server.stop()
+    sys.exit(1 if missed else 0)
 
 
 def task_times(log: Path) -> list[float]:
