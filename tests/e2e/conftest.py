@@ -8,10 +8,12 @@ named uniquely, so tests never see each other's rows even though they share one 
 
 import functools
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings as django_settings
@@ -285,6 +287,28 @@ def card_save(user, model_name: str, number: int, sections: dict, summary: str =
     return services.card_revision_create(
         actor=user, version=version, changes=sections, base_revision_id=latest.pk if latest else None, summary=summary
     )
+
+
+def request_transition(user, model_name: str, number: int, to_stage: str = "Production"):
+    """File a transition request as ``user`` (services, for journeys about what happens after filing)."""
+    from approvals.services import transition_request_create
+    from registry.models import ModelVersion
+
+    version = ModelVersion.objects.select_related("model").get(model__name=model_name, version=number)
+    return transition_request_create(
+        actor=user, version=version, to_stage=to_stage, justification="Ready: better than the current version."
+    )
+
+
+def file_request_in_browser(page, model_name: str, number: int, to_stage: str, justification: str) -> str:
+    """File a request with the form on the version page; returns the new request page's path."""
+    page.goto(f"/models/{model_name}/versions/{number}/")
+    panel = page.locator("#request-panel")
+    panel.get_by_label("Target stage").select_option(to_stage)
+    panel.get_by_label("Justification").fill(justification)
+    panel.get_by_role("button", name="Request transition").click()
+    page.wait_for_url(re.compile(r"/approvals/requests/\d+/$"))
+    return urlsplit(page.url).path
 
 
 def axe_violations(page, *, impacts=("serious", "critical")) -> list[dict]:

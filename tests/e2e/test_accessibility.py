@@ -4,7 +4,7 @@ model page at a laptop's and a phone's width (nothing wider than the window but 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import COMPLETE_CARD, LAPTOP, PHONE, assert_accessible, axe_violations, card_save
+from .conftest import COMPLETE_CARD, LAPTOP, PHONE, assert_accessible, axe_violations, card_save, request_transition
 
 pytestmark = [pytest.mark.e2e]
 
@@ -47,14 +47,9 @@ def test_model_page_fits_laptop_and_phone(portal, people, seeded, label, viewpor
 
 def test_review_pages_pass_axe_and_approving_needs_no_mouse(portal, people, seeded):
     from approvals.models import Review
-    from approvals.services import transition_request_create
-    from registry.models import ModelVersion
 
     card_save(people.owner, seeded.name, 2, COMPLETE_CARD)
-    version = ModelVersion.objects.select_related("model").get(model__name=seeded.name, version=2)
-    request = transition_request_create(
-        actor=people.owner, version=version, to_stage="Production", justification="Better than v1."
-    )
+    request = request_transition(people.owner, seeded.name, 2)
     page = portal.page_for(people.reviewer1)
     page.goto("/approvals/queue/")
     expect(page.locator("tbody tr").filter(has_text=f"{seeded.name} v2")).to_have_count(1)

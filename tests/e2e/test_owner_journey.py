@@ -1,12 +1,10 @@
 """Journey 1: the owner of a model finds their new version, finishes its model card (live preview, an edit
 conflict with a second session, the completeness meter at 100 %), and learns what blocks Production."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import COMPLETE_CARD, WAIT_MS, card_save
+from .conftest import COMPLETE_CARD, WAIT_MS, card_save, file_request_in_browser
 
 pytestmark = [pytest.mark.e2e]
 
@@ -95,12 +93,7 @@ def test_owner_completes_the_card_through_a_conflict_and_sees_what_blocks_produc
     portal.shot(page, "owner-blocking-checks")
 
     # The owner requests Production anyway: the request's checks run on the worker and explain the failure.
-    page.goto(f"/models/{seeded.name}/versions/{new}/")
-    panel = page.locator("#request-panel")
-    panel.get_by_label("Target stage").select_option("Production")
-    panel.get_by_label("Justification").fill("Newer data; the card is complete.")
-    panel.get_by_role("button", name="Request transition").click()
-    page.wait_for_url(re.compile(r"/approvals/requests/\d+/$"))
+    file_request_in_browser(page, seeded.name, new, "Production", "Newer data; the card is complete.")
     checks = page.locator("#checks")
     expect(checks.locator(".badge.check-failed")).to_be_visible(timeout=WAIT_MS)  # the panel polls while running
     expect(checks.locator("li.check.failed").filter(has_text="accuracy = 0.86, needs >= 0.9")).to_have_count(1)

@@ -4,19 +4,9 @@ with a valid CSRF token is refused with 403; a reviewer rejects with a comment; 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import COMPLETE_CARD, card_save
+from .conftest import COMPLETE_CARD, card_save, request_transition
 
 pytestmark = [pytest.mark.e2e]
-
-
-def request_production(user, model_name: str, number: int):
-    from approvals.services import transition_request_create
-    from registry.models import ModelVersion
-
-    version = ModelVersion.objects.select_related("model").get(model__name=model_name, version=number)
-    return transition_request_create(
-        actor=user, version=version, to_stage="Production", justification="Ready: better than v1."
-    )
 
 
 def test_refusals_for_the_requester_a_rejecting_reviewer_and_an_outsider(portal, people, seeded):
@@ -25,7 +15,7 @@ def test_refusals_for_the_requester_a_rejecting_reviewer_and_an_outsider(portal,
     # The owner is also a reviewer: separation of duties must still stop them.
     people.owner.groups.add(people.reviewer1.groups.get(name="reviewers"))
     card_save(people.owner, seeded.name, 2, COMPLETE_CARD)
-    request = request_production(people.owner, seeded.name, 2)
+    request = request_transition(people.owner, seeded.name, 2)
     url = f"/approvals/requests/{request.pk}/"
 
     requester = portal.page_for(people.owner)

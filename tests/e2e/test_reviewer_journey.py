@@ -1,12 +1,10 @@
 """Journey 2: two reviewers sign off a Production request; the request page turns "applied" by itself, and
 MLflow holds the version in Production, the previous one Archived, and the approval tags."""
 
-import re
-
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import COMPLETE_CARD, WAIT_MS, card_save
+from .conftest import COMPLETE_CARD, WAIT_MS, card_save, file_request_in_browser
 
 pytestmark = [pytest.mark.e2e]
 
@@ -16,14 +14,9 @@ def test_two_reviewers_approve_and_the_transition_reaches_mlflow(portal, people,
 
     # The owner files the request from the version page.
     owner = portal.page_for(people.owner)
-    owner.goto(f"/models/{seeded.name}/versions/2/")
-    panel = owner.locator("#request-panel")
-    panel.get_by_label("Target stage").select_option("Production")
-    panel.get_by_label("Justification").fill("Better accuracy than v1 (0.94 vs 0.91) on the same data.")
-    panel.get_by_role("button", name="Request transition").click()
-    # Filing it leads to the new request's page.
-    owner.wait_for_url(re.compile(r"/approvals/requests/\d+/$"))
-    request_url = owner.url.removeprefix(portal.url)
+    request_url = file_request_in_browser(
+        owner, seeded.name, 2, "Production", "Better accuracy than v1 (0.94 vs 0.91) on the same data."
+    )
     expect(owner.locator("#decision .badge.pending")).to_be_visible()
     expect(owner.get_by_text("You cannot review")).to_be_visible()
     expect(owner.get_by_role("button", name="Approve")).to_have_count(0)
