@@ -167,7 +167,7 @@ def shared_memory_db_waits(live_server, monkeypatch):
 
 
 @pytest.fixture
-def portal(request, mlflow_remote, live_worker, live_server, shared_memory_db_waits, browser, settings):
+def portal(request, browser, mlflow_remote, live_worker, live_server, shared_memory_db_waits, settings):
     # mlflow_remote comes before live_worker: the worker subprocess takes its MLFLOW_TRACKING_URI.
     settings.PORTAL_URL = live_server.url
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

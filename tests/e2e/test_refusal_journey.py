@@ -4,7 +4,7 @@ with a valid CSRF token is refused with 403; a reviewer rejects with a comment; 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import COMPLETE_CARD, card_save, request_transition
+from .conftest import COMPLETE_CARD, assert_accessible, card_save, request_transition
 
 pytestmark = [pytest.mark.e2e]
 
@@ -71,6 +71,9 @@ def test_refusals_for_the_requester_a_rejecting_reviewer_and_an_outsider(portal,
     for path in (f"/cards/{seeded.name}/2/edit/limitations/", "/audit/"):
         response = outsider.goto(path)
         assert response.status == 403, f"{path}: {response.status}"
+        expect(outsider.get_by_role("heading", name="You may not do this")).to_be_visible()
+    assert_accessible(outsider, "the 403 page")
+    portal.shot(outsider, "refusal-outsider-403")
     outsider.goto(url)
     expect(outsider.get_by_role("button", name="Approve")).to_have_count(0)
     expect(outsider.get_by_text("You cannot review")).to_be_visible()
