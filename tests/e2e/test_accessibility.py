@@ -45,6 +45,25 @@ def test_model_page_fits_laptop_and_phone(portal, people, seeded, label, viewpor
     portal.shot(page, f"model-page-{label}", full_page=True)
 
 
+def test_every_main_page_fits_a_phone(portal, people, seeded):
+    card_save(people.owner, seeded.name, 2, COMPLETE_CARD)
+    request = request_transition(people.owner, seeded.name, 2)
+    page = portal.page_for(people.lead, viewport=PHONE)
+    for path in (
+        "/",
+        f"/models/{seeded.name}/",
+        f"/models/{seeded.name}/versions/2/",
+        f"/models/{seeded.name}/versions/2/lineage/",
+        f"/cards/{seeded.name}/2/",
+        f"/approvals/requests/{request.pk}/",
+        "/approvals/queue/",
+        "/audit/",
+    ):
+        page.goto(path)
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
+
+
 def test_review_pages_pass_axe_and_approving_needs_no_mouse(portal, people, seeded):
     from approvals.models import Review
 
