@@ -293,10 +293,10 @@ def is_reviewer(user) -> bool:
 
 def review_refusal(user, request: TransitionRequest, *, current_digest: str | None = None) -> str:
     """Why ``user`` may not review ``request`` now ("" if they may); the text the page shows."""
-    if not is_reviewer(user):
-        return "only members of reviewers may review"
     if user.pk == request.requested_by_id:
         return "you requested this: someone else must review it"
+    if not is_reviewer(user):
+        return "only members of reviewers may review"
     if not request.is_pending:
         return f"this request is {request.status}"
     mine = next((r for r in request.reviews.all() if r.reviewer_id == user.pk), None)
@@ -388,10 +388,10 @@ def review_submit(*, actor, request: TransitionRequest, decision: str, comment: 
         raise ValidationError({"comment": "say why you reject: the requester needs to know what to fix"})
     with transaction.atomic():
         request = _locked(request)
-        if not is_reviewer(actor):
-            raise PermissionDenied("only members of reviewers may review")
         if actor.pk == request.requested_by_id:
             raise PermissionDenied("you requested this: someone else must review it")
+        if not is_reviewer(actor):
+            raise PermissionDenied("only members of reviewers may review")
         if not request.is_pending:
             raise RequestConflict(f"this request is {request.status}: it takes no more reviews")
         version = _request_version(request)
