@@ -161,6 +161,8 @@ MLFLOW_TRACKING_URI = envurl(
     schemes=("sqlite", "http", "https", "postgresql", "mysql", "file", "databricks"),
 )
 MLFLOW_ARTIFACT_ROOT = os.environ.get("MLFLOW_ARTIFACT_ROOT", (MLFLOW_DIR / "artifacts").as_uri())
+# Seconds per MLflow HTTP call; handed to MLflow's client by registry/mlflow_client.py.
+MLFLOW_HTTP_REQUEST_TIMEOUT = envint("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 MLFLOW_UI_URL = os.environ.get("MLFLOW_UI_URL", "").rstrip("/")
 STAGE_ALIASES = {"Staging": "challenger", "Production": "champion"}
 
@@ -185,6 +187,13 @@ APPLY_RETRY_BACKOFF_SECONDS = envint("APPLY_RETRY_BACKOFF_SECONDS", "2")
 APPLY_RETRY_BACKOFF_MAX_SECONDS = envint("APPLY_RETRY_BACKOFF_MAX_SECONDS", "240")
 # How long a claimed apply may run before the sweeper takes it back (on top of any retry wait).
 APPLY_LEASE_SECONDS = envint("APPLY_LEASE_SECONDS", "120")
+# Exactly once needs the lease to outlast the stage read and the transition call, each of which may
+# take a whole HTTP timeout: otherwise the sweeper could hand the request on mid-transition.
+if APPLY_LEASE_SECONDS < 3 * MLFLOW_HTTP_REQUEST_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"APPLY_LEASE_SECONDS ({APPLY_LEASE_SECONDS}) must be at least 3 × MLFLOW_HTTP_REQUEST_TIMEOUT "
+        f"({MLFLOW_HTTP_REQUEST_TIMEOUT})"
+    )
 # An approved request still not claimed after this long has lost its task message: queue it again.
 APPLY_REQUEUE_AFTER_SECONDS = envint("APPLY_REQUEUE_AFTER_SECONDS", "60")
 APPLY_SWEEP_SECONDS = envint("APPLY_SWEEP_SECONDS", "30")

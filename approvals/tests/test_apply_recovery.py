@@ -38,7 +38,8 @@ FAST = {
     "APPLY_MAX_RETRIES": "100",
     "APPLY_RETRY_BACKOFF_SECONDS": "1",
     "APPLY_RETRY_BACKOFF_MAX_SECONDS": "2",
-    "APPLY_LEASE_SECONDS": "3",
+    "APPLY_LEASE_SECONDS": "6",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "2",  # the lease must outlast 3 of them (settings refuse less)
     "APPLY_REQUEUE_AFTER_SECONDS": "1",
 }
 

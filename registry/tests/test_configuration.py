@@ -35,6 +35,8 @@ def start_django(**env) -> subprocess.CompletedProcess:
         ("DATABASE_URL", "mysqlx://nope"),
         ("SYNC_INTERVAL_SECONDS", "soon"),
         ("SYNC_INTERVAL_SECONDS", "0"),
+        ("APPLY_LEASE_SECONDS", "60"),  # under 3 × the 30 s MLflow HTTP timeout
+        ("MLFLOW_HTTP_REQUEST_TIMEOUT", "never"),
         ("MLFLOW_TRACKING_URI", "ftp://example"),
         ("DEBUG", "maybe"),
         ("CELERY_BROKER_URL", "localhost:6379"),
