@@ -214,8 +214,12 @@ class RequestPage:
 
     @property
     def is_applying(self) -> bool:
-        """The page polls while the request waits for (or is in) its apply task."""
         return self.request.status in (TransitionRequest.APPROVED, TransitionRequest.APPLYING)
+
+    @property
+    def keeps_polling(self) -> bool:
+        """The decision block refreshes itself while a worker is on it: the apply, or the request's checks."""
+        return self.is_applying or (self.request.is_pending and self.checks_state == "running")
 
 
 def request_page(user, request: TransitionRequest, *, with_details: bool = True) -> RequestPage:

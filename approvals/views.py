@@ -126,11 +126,12 @@ def request_detail(request, pk):
     transition_request = selectors.request_get_for_user(request.user, pk)
     if not (request.htmx and request.htmx.target == "decision"):
         return render(request, REQUEST_PAGE, _request_context(request, transition_request))
-    # Polled while the request is approved or applying; once it is not, the answer stops the polling.
-    response = _decision(request, transition_request)
-    if transition_request.status in (transition_request.APPROVED, transition_request.APPLYING):
-        return response
-    return HttpResponseStopPolling(response.content)
+    # Polled while a worker is on the request (its checks, its apply); then the answer stops the polling.
+    page = selectors.request_page(request.user, transition_request, with_details=False)
+    response = render(
+        request, f"{REQUEST_PAGE}#decision", {"page": page, "tr": page.request, "review_form": ReviewForm()}
+    )
+    return response if page.keeps_polling else HttpResponseStopPolling(response.content)
 
 
 def _after_action(request, transition_request, text: str):

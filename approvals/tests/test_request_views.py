@@ -460,6 +460,25 @@ def test_polling_continues_while_applying(client, reviewer, filed):
     assert 'hx-trigger="every 2s"' in poll.content.decode()
 
 
+def test_a_pending_request_polls_while_its_checks_run_and_keeps_the_typed_comment(client, reviewer, filed):
+    """Opened before its checks finished, the page updates the checks state and Approve by itself."""
+    from approvals.models import CheckRun
+
+    check_run = CheckRun.objects.filter(request=filed).latest("id")
+    CheckRun.objects.filter(pk=check_run.pk).update(status=CheckRun.RUNNING)
+    client.force_login(reviewer)
+    html = client.get(page_url(filed)).content.decode()
+    assert 'hx-trigger="every 2s"' in html and 'hx-preserve="true"' in html  # a comment being typed survives
+    poll = client.get(page_url(filed), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="decision")
+    assert poll.status_code == 200 and '<span class="badge running">running</span>' in poll.content.decode()
+
+    CheckRun.objects.filter(pk=check_run.pk).update(status=CheckRun.PASSED)
+    poll = client.get(page_url(filed), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="decision")
+    html = poll.content.decode()
+    assert poll.status_code == 286
+    assert '<span class="badge check-passed">passed</span>' in html and "hx-trigger" not in html
+
+
 # --- unapproved transitions --------------------------------------------------------------------
 
 
