@@ -115,7 +115,8 @@ def _decision(request, transition_request, *, status=200, **extra):
     """The decision block (status, reviews, actions) for htmx; else the whole request page."""
     if request.htmx:
         page = selectors.request_page(request.user, transition_request, with_details=False)
-        context = {"page": page, "tr": page.request, "review_form": ReviewForm(), **extra}
+        # The nav's "Reviews" count changes with a decision: htmx swaps it out of band.
+        context = {"page": page, "tr": page.request, "review_form": ReviewForm(), "refresh_nav": True, **extra}
         return render(request, f"{REQUEST_PAGE}#decision", context, status=status)
     return render(request, REQUEST_PAGE, _request_context(request, transition_request, **extra), status=status)
 

@@ -143,14 +143,15 @@ class TestNavBadge:
         client.force_login(reviewer)
         html = client.get("/").content.decode()
         assert (
-            '<a href="/approvals/queue/">Reviews <span class="badge count" title="2 waiting for your review">2' in html
+            '<a id="nav-reviews" href="/approvals/queue/">Reviews <span class="badge count" title="2 waiting for your review">2'
+            in html
         )
 
     def test_no_badge_when_nothing_waits(self, client, owner, versions):
         file(owner, versions[0])
         client.force_login(owner)
         html = client.get("/").content.decode()
-        assert '<a href="/approvals/queue/">Reviews</a>' in html
+        assert '<a id="nav-reviews" href="/approvals/queue/">Reviews</a>' in html
 
     def test_pages_without_the_nav_cost_no_query_for_it(self, rf, reviewer):
         from approvals.context_processors import reviews_waiting

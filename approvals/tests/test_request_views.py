@@ -264,6 +264,7 @@ class TestReview:
 
     def test_approve_with_htmx_swaps_the_decision_block(self, client, reviewer, filed):
         client.force_login(reviewer)
+        assert 'waiting for your review">1<' in client.get(page_url(filed)).content.decode()
         response = client.post(review_url(filed), {"decision": "approve"}, **HTMX)
         html = response.content.decode()
         assert response.status_code == 200
@@ -273,6 +274,8 @@ class TestReview:
         assert "<strong>rita-reviewer</strong>\n      approved" in html
         assert "you already approved this request" in html
         assert "hx-trigger" not in html  # pending: nothing to poll
+        # The nav's count is swapped out of band: nothing waits for this reviewer any more.
+        assert '<a id="nav-reviews" href="/approvals/queue/" hx-swap-oob="true">Reviews</a>' in html
 
     def test_reject_with_a_comment_ends_the_request(self, client, reviewer, filed):
         client.force_login(reviewer)
