@@ -27,9 +27,9 @@ demo: install
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py seed_demo
 	DEBUG=true $(PY) manage.py sync_registry
-	DEBUG=true $(PY) manage.py seed_demo_requests
+	DEBUG=true PORTAL_URL=http://$(HOST):$(PORT) $(PY) manage.py seed_demo_requests
 	@echo "Registry Portal: http://$(HOST):$(PORT)/  (logins printed above by seed_demo)"
-	DEBUG=true $(PY) manage.py runserver $(HOST):$(PORT)
+	DEBUG=true PORTAL_URL=http://$(HOST):$(PORT) $(PY) manage.py runserver $(HOST):$(PORT)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
