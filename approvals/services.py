@@ -502,11 +502,11 @@ def request_retry(*, actor, request: TransitionRequest) -> TransitionRequest:
 # --- applying an approved request ---------------------------------------------------------------
 
 
-def request_claim(request_id: int, *, lease_seconds: int | None = None) -> str | None:
+def request_claim(request_id: int) -> str | None:
     """Claim an approved request for applying: ``approved`` → ``applying``; one winner gets the token."""
     token = uuid.uuid4().hex
     now = timezone.now()
-    lease = timedelta(seconds=lease_seconds or settings.APPLY_LEASE_SECONDS)
+    lease = timedelta(seconds=settings.APPLY_LEASE_SECONDS)
     with transaction.atomic():
         claimed = TransitionRequest.objects.filter(pk=request_id, status=TransitionRequest.APPROVED).update(
             status=TransitionRequest.APPLYING,
