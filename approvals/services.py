@@ -17,7 +17,7 @@ from cards.services import card_can_edit
 from registry.mlflow_client import MlflowUnavailable, RegistryClient
 from registry.models import ModelVersion, StageChange, SyncRun
 from registry.sync import ACTOR as SYNC_ACTOR
-from registry.sync import sync_registry
+from registry.sync import sync_registry, version_target
 
 from . import notify, tasks
 from .checks import evaluate
@@ -584,7 +584,8 @@ def request_apply(request_id: int, *, claim: str) -> TransitionRequest | None:
     for alias_name, target in client.get_aliases(name).items():
         if target == number and alias_name in stale_aliases:
             client.delete_alias(name, alias_name)
-    client.set_version_tags(name, number, approval_tags(request))
+    tags = approval_tags(request)
+    client.set_version_tags(name, number, tags)
     sync_run = sync_registry(model_name=name, trigger="apply")
     if sync_run.status != SyncRun.SUCCEEDED:
         raise MlflowUnavailable(f"the transition is in MLflow but the mirror could not be refreshed: {sync_run.error}")
@@ -607,7 +608,7 @@ def request_apply(request_id: int, *, claim: str) -> TransitionRequest | None:
             actor=WORKER,
             action="request.applied",
             target=_request_target(request),
-            data={"outcome": outcome, "mlflow_calls": client.calls, "tags": approval_tags(request)},
+            data={"outcome": outcome, "mlflow_calls": client.calls, "tags": tags},
         )
     return request
 
@@ -634,7 +635,7 @@ def request_fail(request_id: int, *, claim: str, error: str) -> bool:
 def transition_requests_sweep() -> dict[str, int]:
     """Nothing stays approved or applying forever: take back expired claims and re-queue lost tasks."""
     now = timezone.now()
-    expired = 0
+    taken_back = []
     for pk, token in TransitionRequest.objects.filter(
         status=TransitionRequest.APPLYING, lease_expires_at__lt=now
     ).values_list("pk", "claim_token"):
@@ -643,7 +644,7 @@ def transition_requests_sweep() -> dict[str, int]:
                 pk=pk, status=TransitionRequest.APPLYING, claim_token=token
             ).update(status=TransitionRequest.APPROVED, status_changed_at=now, claim_token="", lease_expires_at=None)
             if taken:
-                expired += 1
+                taken_back.append(pk)
                 request = TransitionRequest.objects.get(pk=pk)
                 record(actor=WORKER, action="request.lease_expired", target=_request_target(request), data={})
     waiting = list(
@@ -653,16 +654,12 @@ def transition_requests_sweep() -> dict[str, int]:
         ).values_list("pk", flat=True)
     )
     # Requests just taken back are queued at once; those approved a while ago lost their message.
-    ids = set(waiting) | set(
-        TransitionRequest.objects.filter(status=TransitionRequest.APPROVED, status_changed_at=now).values_list(
-            "pk", flat=True
-        )
-    )
-    for pk in sorted(ids):
+    ids = sorted(set(waiting) | set(taken_back))
+    for pk in ids:
         tasks.apply_transition.delay(pk)
     if ids:
-        logger.info("re-queued %d approved transition requests (%d expired claims)", len(ids), expired)
-    return {"expired": expired, "queued": len(ids)}
+        logger.info("re-queued %d approved transition requests (%d expired claims)", len(ids), len(taken_back))
+    return {"expired": len(taken_back), "queued": len(ids)}
 
 
 # --- out-of-band transitions --------------------------------------------------------------------
@@ -735,12 +732,7 @@ def unapproved_transitions_detect(sync_run: SyncRun) -> list[UnapprovedTransitio
                 PendingEvent(
                     SYNC_ACTOR,
                     "registry.unapproved_transition",
-                    Target(
-                        type="model_version",
-                        id=f"{change.model_name}/{change.version}",
-                        model_name=change.model_name,
-                        version=change.version,
-                    ),
+                    version_target(change.model_name, change.version),
                     {
                         "kind": change.kind,
                         "alias": change.alias,
@@ -788,12 +780,7 @@ def unapproved_transition_acknowledge(*, actor, unapproved: UnapprovedTransition
         record(
             actor=actor,
             action="registry.unapproved_acknowledged",
-            target=Target(
-                type="model_version",
-                id=f"{unapproved.model_name}/{unapproved.version_number}",
-                model_name=unapproved.model_name,
-                version=unapproved.version_number,
-            ),
+            target=version_target(unapproved.model_name, unapproved.version_number),
             data={"change": unapproved.describe()},
         )
     return unapproved

@@ -277,7 +277,7 @@ def _sync_model(
 
     new_rows = []
     for version in versions:
-        target = _version_target(data.name, version.version)
+        target = version_target(data.name, version.version)
         wanted = _version_fields(version, sorted(aliases_by_version.get(version.version, [])))
         row = existing.pop(version.version, None)
         if row is None:
@@ -315,7 +315,7 @@ def _sync_model(
             PendingEvent(
                 ACTOR,
                 "registry.version_deleted",
-                _version_target(data.name, gone.version),
+                version_target(data.name, gone.version),
                 {"stage": gone.stage, "run_id": gone.run_id},
             )
         )
@@ -331,7 +331,7 @@ def _model_target(name: str) -> Target:
     return Target(type="registered_model", id=name, model_name=name)
 
 
-def _version_target(name: str, version: int) -> Target:
+def version_target(name: str, version: int) -> Target:
     return Target(type="model_version", id=f"{name}/{version}", model_name=name, version=version)
 
 

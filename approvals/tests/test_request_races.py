@@ -4,7 +4,7 @@ import threading
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import connections
 from mlflow import MlflowClient
 
@@ -14,16 +14,10 @@ from audit.models import AuditEvent
 from registry.models import ModelVersion
 from registry.sync import sync_registry
 
-from .helpers import GOOD_TAGS
+from .helpers import GOOD_TAGS, reviewer_named
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 TRANSITIONS = "/api/2.0/mlflow/model-versions/transition-stage"
-
-
-def reviewer_named(name):
-    user = User.objects.create_user(name)
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
 
 
 def at_once(calls):

@@ -17,7 +17,7 @@ from registry.models import ModelVersion
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
 
-from .helpers import GOOD_TAGS, complete_sections, write_card
+from .helpers import GOOD_TAGS, complete_sections, reviewer_named, write_card
 
 pytestmark = pytest.mark.django_db
 
@@ -29,12 +29,6 @@ SIMPLE_RULES = {
     ],
     "Archived": [{"id": "approvals", "type": "required_approvals", "count": 1}],
 }
-
-
-def reviewer_named(name: str) -> User:
-    user = User.objects.create_user(name, email=f"{name}@example.com")
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
 
 
 @pytest.fixture
