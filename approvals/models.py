@@ -24,7 +24,7 @@ class Policy(models.Model):
     overrides it stage by stage (a stage it does not list falls back to the default's)."""
 
     model_name = models.CharField(
-        max_length=255, blank=True, unique=True, help_text="Empty for the default policy; else the registered model."
+        max_length=256, blank=True, unique=True, help_text="Empty for the default policy; else the registered model."
     )
     description = models.TextField(blank=True)
     rules = models.JSONField(
@@ -81,7 +81,7 @@ class CheckRun(models.Model):
     version = models.ForeignKey(
         "registry.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="check_runs"
     )
-    model_name = models.CharField(max_length=255)
+    model_name = models.CharField(max_length=256)
     version_number = models.PositiveIntegerField()
     request = models.ForeignKey(
         "TransitionRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="check_runs"
@@ -192,7 +192,7 @@ class TransitionRequest(models.Model):
         on_delete=models.SET_NULL,
         related_name="transition_requests",
     )
-    model_name = models.CharField(max_length=255)
+    model_name = models.CharField(max_length=256)
     version_number = models.PositiveIntegerField()
     from_stage = models.CharField(max_length=20, choices=STAGE_CHOICES)
     to_stage = models.CharField(max_length=20, choices=[(s, s) for s in TARGET_STAGES])
@@ -314,12 +314,12 @@ class UnapprovedTransition(models.Model):
     stage_change = models.OneToOneField(
         "registry.StageChange", null=True, on_delete=models.SET_NULL, related_name="unapproved"
     )
-    model_name = models.CharField(max_length=255, db_index=True)
+    model_name = models.CharField(max_length=256, db_index=True)
     version_number = models.PositiveIntegerField()
     kind = models.CharField(max_length=10)
-    alias = models.CharField(max_length=255, blank=True)
-    from_value = models.CharField(max_length=255, blank=True)
-    to_value = models.CharField(max_length=255, blank=True)
+    alias = models.CharField(max_length=256, blank=True)
+    from_value = models.CharField(max_length=256, blank=True)
+    to_value = models.CharField(max_length=256, blank=True)
     seen_at = models.DateTimeField()
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -38,7 +38,7 @@ class ModelCardQuerySet(models.QuerySet):
 
 
 class ModelCard(models.Model):
-    model_name = models.CharField(max_length=255)
+    model_name = models.CharField(max_length=256)
     version = models.PositiveIntegerField()
     run_id = models.CharField(max_length=64, blank=True)
     model_version = models.OneToOneField(

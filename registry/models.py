@@ -3,8 +3,16 @@
 from django.db import models
 from django.urls import reverse
 
+from .fields import FloatMapField
+
 STAGES = ("None", "Staging", "Production", "Archived")
 TERMINAL_RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
+READY = "READY"
+# MLflow's own limits (mlflow/utils/validation.py and the SQL store's schema, 3.17.2): the mirror holds at
+# least as much as MLflow accepts, or one long value would make a model unstorable.
+MODEL_NAME_LENGTH = 256
+ALIAS_LENGTH = 256
+DATASET_CONTEXT_LENGTH = 500
 
 
 class RegisteredModelQuerySet(models.QuerySet):
@@ -14,13 +22,16 @@ class RegisteredModelQuerySet(models.QuerySet):
 
 
 class RegisteredModel(models.Model):
-    name = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=MODEL_NAME_LENGTH, unique=True)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict)
     aliases = models.JSONField(default=dict, help_text="alias -> version number")
     owner = models.CharField(max_length=255, blank=True, db_index=True)
     created_at = models.DateTimeField(null=True)
     updated_at = models.DateTimeField(null=True)
+    # Set when the last sync of this model failed (and kept until one succeeds): pages say the mirror is stale.
+    sync_error = models.TextField(blank=True)
+    stale_since = models.DateTimeField(null=True, blank=True)
 
     objects = RegisteredModelQuerySet.as_manager()
 
@@ -35,19 +46,28 @@ class RegisteredModel(models.Model):
 
 
 class Run(models.Model):
+    ACTIVE = "active"
+    DELETED = "deleted"
+
     run_id = models.CharField(max_length=64, unique=True)
     experiment_id = models.CharField(max_length=64, blank=True)
     experiment_name = models.CharField(max_length=500, blank=True)
     run_name = models.CharField(max_length=500, blank=True)
-    user = models.CharField(max_length=255, blank=True)
+    user = models.CharField(max_length=256, blank=True)
     status = models.CharField(max_length=20, blank=True)
     start_time = models.DateTimeField(null=True)
     end_time = models.DateTimeField(null=True)
     params = models.JSONField(default=dict)
-    metrics = models.JSONField(default=dict)
+    metrics = FloatMapField(default=dict)
     tags = models.JSONField(default=dict)
+    # The commit as a lineage key: lower-case hex only (``mlflow.source.git.commit`` may hold anything,
+    # e.g. ``1a2b3c4d-dirty``; the exact value stays in ``tags`` and is shown as text, see ``commit``).
     git_commit = models.CharField(max_length=64, blank=True, db_index=True)
-    source_name = models.CharField(max_length=1000, blank=True)
+    source_name = models.TextField(blank=True)
+    lifecycle_stage = models.CharField(max_length=20, blank=True, default=ACTIVE)
+    experiment_lifecycle_stage = models.CharField(max_length=20, blank=True, default=ACTIVE)
+    # MLflow no longer returns this run (``mlflow gc``): kept so sync stops asking for it.
+    gone = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-start_time"]
@@ -58,6 +78,15 @@ class Run(models.Model):
     @property
     def is_finished(self):
         return self.status in TERMINAL_RUN_STATUSES
+
+    @property
+    def commit(self) -> str:
+        """The commit exactly as MLflow holds it (may be anything, not only a hash)."""
+        return (self.tags or {}).get("mlflow.source.git.commit", "")
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.lifecycle_stage == self.DELETED or self.experiment_lifecycle_stage == self.DELETED
 
 
 class Dataset(models.Model):
@@ -81,7 +110,7 @@ class Dataset(models.Model):
 class RunInput(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="inputs")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="run_inputs")
-    context = models.CharField(max_length=100, blank=True)
+    context = models.CharField(max_length=DATASET_CONTEXT_LENGTH, blank=True)
 
     class Meta:
         constraints = [
@@ -90,6 +119,29 @@ class RunInput(models.Model):
 
     def __str__(self):
         return f"{self.run_id} <- {self.dataset_id} ({self.context})"
+
+
+class LoggedModel(models.Model):
+    """An MLflow 3 LoggedModel (``models:/m-…``) a version was registered from; may have no run at all.
+
+    ``metrics`` holds the latest value per key; ``metric_datasets`` names the dataset each key was logged
+    against (``{key: {"name", "digest"}}``), when it was.
+    """
+
+    model_id = models.CharField(max_length=64, unique=True)
+    experiment_id = models.CharField(max_length=64, blank=True)
+    name = models.CharField(max_length=500, blank=True)
+    source_run_id = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=40, blank=True)
+    params = models.JSONField(default=dict)
+    metrics = FloatMapField(default=dict)
+    metric_datasets = models.JSONField(default=dict)
+    tags = models.JSONField(default=dict)
+    created_at = models.DateTimeField(null=True)
+    updated_at = models.DateTimeField(null=True)
+
+    def __str__(self):
+        return self.model_id
 
 
 class ModelVersionQuerySet(models.QuerySet):
@@ -116,6 +168,18 @@ class ModelVersion(models.Model):
         related_name="versions",
     )
     source = models.TextField(blank=True)
+    # Parsed from ``source`` (``models:/m-…``); MLflow's own ``model_id`` on the version is always None.
+    logged_model = models.ForeignKey(
+        LoggedModel,
+        to_field="model_id",
+        db_column="logged_model_id",
+        db_constraint=False,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="versions",
+    )
+    status_message = models.TextField(blank=True)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict)
     created_at = models.DateTimeField(null=True)
@@ -141,6 +205,29 @@ class ModelVersion(models.Model):
         except Run.DoesNotExist:
             return None
 
+    @property
+    def mirrored_logged_model(self):
+        try:
+            return self.logged_model
+        except LoggedModel.DoesNotExist:
+            return None
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status in ("", READY)
+
+    @property
+    def metrics(self) -> dict:
+        """What the version was measured at: its run's metrics, overlaid by its LoggedModel's (logged with
+        ``model_id``, possibly outside any run)."""
+        run, logged = self.mirrored_run, self.mirrored_logged_model
+        return {**(run.metrics if run else {}), **(logged.metrics if logged else {})}
+
+    @property
+    def params(self) -> dict:
+        run, logged = self.mirrored_run, self.mirrored_logged_model
+        return {**(run.params if run else {}), **(logged.params if logged else {})}
+
 
 class StageChange(models.Model):
     """A stage or alias change of one version, as seen by sync (MLflow keeps no such history).
@@ -152,12 +239,12 @@ class StageChange(models.Model):
     KIND_STAGE = "stage"
     KIND_ALIAS = "alias"
 
-    model_name = models.CharField(max_length=255, db_index=True)
+    model_name = models.CharField(max_length=MODEL_NAME_LENGTH, db_index=True)
     version = models.PositiveIntegerField()
     kind = models.CharField(max_length=10, choices=[(KIND_STAGE, "stage"), (KIND_ALIAS, "alias")])
-    alias = models.CharField(max_length=255, blank=True)
-    from_value = models.CharField(max_length=255, blank=True)
-    to_value = models.CharField(max_length=255, blank=True)
+    alias = models.CharField(max_length=ALIAS_LENGTH, blank=True)
+    from_value = models.CharField(max_length=ALIAS_LENGTH, blank=True)
+    to_value = models.CharField(max_length=ALIAS_LENGTH, blank=True)
     mlflow_timestamp = models.DateTimeField(null=True)
     seen_at = models.DateTimeField(auto_now_add=True)
     sync_run = models.ForeignKey("SyncRun", null=True, on_delete=models.SET_NULL, related_name="changes")
@@ -173,17 +260,25 @@ class StageChange(models.Model):
 class SyncRun(models.Model):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
     FAILED = "failed"
-    STATUS_CHOICES = [(RUNNING, "running"), (SUCCEEDED, "succeeded"), (FAILED, "failed")]
+    STATUS_CHOICES = [(RUNNING, "running"), (SUCCEEDED, "succeeded"), (PARTIAL, "partial"), (FAILED, "failed")]
+    RECONCILE = "reconcile"
+    FAST = "fast"
+    MODEL = "model"
+    MODE_CHOICES = [(RECONCILE, "reconcile"), (FAST, "fast pass"), (MODEL, "one model")]
 
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True)
     status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=RUNNING)
-    model_name = models.CharField(max_length=255, blank=True, help_text="empty: whole registry")
+    mode = models.CharField(max_length=10, choices=MODE_CHOICES, default=RECONCILE)
+    model_name = models.CharField(max_length=MODEL_NAME_LENGTH, blank=True, help_text="empty: whole registry")
     full = models.BooleanField(default=False)
     trigger = models.CharField(max_length=40, default="command")
     counts = models.JSONField(default=dict)
     error = models.TextField(blank=True)
+    # model name -> error, for each model that failed alone (status ``partial``).
+    failures = models.JSONField(default=dict)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -194,3 +289,43 @@ class SyncRun(models.Model):
     @property
     def is_done(self):
         return self.status != self.RUNNING
+
+    @property
+    def covered_models(self) -> bool:
+        """A finished sync that wrote what it read (all of it, or all but ``failures``)."""
+        return self.status in (self.SUCCEEDED, self.PARTIAL)
+
+
+class ModelRename(models.Model):
+    """A registered model renamed in MLflow (``rename_registered_model``), recognised by sync.
+
+    Old URLs redirect through these rows; the model's row (and everything linked to it) moved in place.
+    """
+
+    model = models.ForeignKey(RegisteredModel, null=True, on_delete=models.SET_NULL, related_name="renames")
+    old_name = models.CharField(max_length=MODEL_NAME_LENGTH, db_index=True)
+    new_name = models.CharField(max_length=MODEL_NAME_LENGTH)
+    renamed_at = models.DateTimeField(auto_now_add=True)
+    sync_run = models.ForeignKey(SyncRun, null=True, on_delete=models.SET_NULL, related_name="renames")
+
+    class Meta:
+        ordering = ["-renamed_at", "-id"]
+
+    def __str__(self):
+        return f"{self.old_name} -> {self.new_name}"
+
+
+class WebhookDelivery(models.Model):
+    """One MLflow webhook delivery accepted by ``POST /hooks/mlflow``: its id is kept to refuse replays."""
+
+    delivery_id = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    entity = models.CharField(max_length=64, blank=True)
+    action = models.CharField(max_length=64, blank=True)
+    model_name = models.CharField(max_length=MODEL_NAME_LENGTH, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self):
+        return f"{self.entity}.{self.action} {self.delivery_id}"
