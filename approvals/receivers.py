@@ -7,9 +7,11 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from cards.models import CardRevision
-from registry.models import ModelVersion, SyncRun
+from registry.models import ModelVersion, RegisteredModel, SyncRun
+from registry.signals import model_renamed
 
 from . import services, tasks
+from .models import CheckRun, Policy, TransitionRequest, UnapprovedTransition
 
 
 @receiver(post_save, sender=SyncRun, dispatch_uid="approvals.after_sync")
@@ -34,3 +36,13 @@ def _recheck_card_version(card_id: int) -> None:
     version = ModelVersion.objects.select_related("model", "run").filter(card=card_id).first()
     if version is not None:
         services.checks_on_card_revision(version)
+
+
+@receiver(model_renamed, sender=RegisteredModel, dispatch_uid="approvals.model_renamed")
+def follow_rename(sender, model, old_name: str, new_name: str, **kwargs):
+    """Requests, check runs, out-of-band findings and the model's own policy follow a rename in MLflow
+    (in the sync's transaction). A policy already written for the new name is kept, not overwritten."""
+    for queryset in (CheckRun.objects, TransitionRequest.objects, UnapprovedTransition.objects):
+        queryset.filter(model_name=old_name).update(model_name=new_name)
+    if not Policy.objects.filter(model_name=new_name).exists():
+        Policy.objects.filter(model_name=old_name).update(model_name=new_name)

@@ -31,6 +31,7 @@ ACTIONS = {
     "registry.model_created": "a registered model appeared in MLflow",
     "registry.model_updated": "a model's description, tags or owner changed in MLflow",
     "registry.model_deleted": "a registered model was deleted in MLflow",
+    "registry.model_renamed": "a registered model was renamed in MLflow; its history follows it",
     "registry.version_created": "a model version appeared in MLflow",
     "registry.version_updated": "a version's description, tags, status or run changed in MLflow",
     "registry.version_deleted": "a model version was deleted in MLflow",

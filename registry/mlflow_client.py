@@ -54,6 +54,10 @@ class MlflowRequestError(MlflowError):
     """MLflow refused the request (unknown model, invalid stage, ...); retrying will not help."""
 
 
+class MlflowNotFound(MlflowRequestError):
+    """MLflow says the entity does not exist (``RESOURCE_DOES_NOT_EXIST``): the only proof of a deletion."""
+
+
 def _translate(exc: Exception) -> MlflowError:
     if isinstance(exc, MlflowError):
         return exc
@@ -68,6 +72,8 @@ def _translate(exc: Exception) -> MlflowError:
         )
         if network or code in TRANSIENT_CODES or status >= 500:
             return MlflowUnavailable(_short(message))
+        if code == "RESOURCE_DOES_NOT_EXIST":
+            return MlflowNotFound(_short(message))
         return MlflowRequestError(_short(message))
     if isinstance(exc, (OSError, TimeoutError)) or exc.__class__.__module__.startswith(("requests", "urllib3")):
         return MlflowUnavailable(_short(str(exc)))
@@ -107,6 +113,34 @@ class VersionData:
     tags: dict[str, str]
     created_at: dt.datetime | None
     updated_at: dt.datetime | None
+    status_message: str = ""
+
+    @property
+    def logged_model_id(self) -> str:
+        """The LoggedModel a version was registered from (``models:/m-…``); MLflow's ``model_id`` is always None."""
+        return logged_model_id_of(self.source)
+
+
+def logged_model_id_of(source: str) -> str:
+    if not source.startswith("models:/"):
+        return ""
+    model_id = source.removeprefix("models:/").split("/", 1)[0]
+    return model_id if model_id.startswith("m-") else ""
+
+
+@dataclass(frozen=True)
+class LoggedModelData:
+    model_id: str
+    experiment_id: str
+    name: str
+    source_run_id: str
+    status: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    metric_datasets: dict[str, dict]
+    tags: dict[str, str]
+    created_at: dt.datetime | None
+    updated_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -133,6 +167,7 @@ class RunData:
     metrics: dict[str, float]
     tags: dict[str, str]
     datasets: list[DatasetData] = field(default_factory=list)
+    lifecycle_stage: str = "active"
 
 
 class RegistryClient:
@@ -162,31 +197,66 @@ class RegistryClient:
                 return
 
     # ---- reads ------------------------------------------------------------------------
-    def search_models(self, name: str | None = None) -> list[ModelData]:
-        filter_string = f"name = '{_quote(name)}'" if name else None
-        return [
-            ModelData(
-                name=m.name,
-                description=m.description or "",
-                tags=dict(m.tags or {}),
-                aliases={alias: int(version) for alias, version in (m.aliases or {}).items()},
-                created_at=to_datetime(m.creation_timestamp),
-                updated_at=to_datetime(m.last_updated_timestamp),
-            )
-            for m in self._pages("search_registered_models", filter_string=filter_string, max_results=MODEL_PAGE)
-        ]
+    def search_models(self) -> list[ModelData]:
+        """Every registered model (MLflow's own list: prompts are not in it)."""
+        return [_model_data(m) for m in self._pages("search_registered_models", max_results=MODEL_PAGE)]
+
+    def get_model(self, name: str) -> ModelData | None:
+        """One model by its exact name (no filter to quote), or None when MLflow says it does not exist.
+
+        A prompt (``mlflow.genai.register_prompt``) is a registered model too, but MLflow's list leaves it out:
+        so does this, or a single-model sync would mirror what the next whole-registry sync deletes.
+        """
+        try:
+            model = self._call("get_registered_model", name)
+        except MlflowNotFound:
+            return None
+        if (model.tags or {}).get(PROMPT_TAG) == "true":
+            return None
+        return _model_data(model)
 
     def search_versions(self, name: str | None = None) -> list[VersionData]:
-        filter_string = f"name = '{_quote(name)}'" if name else None
-        return [
+        filter_string, exact = name_filter(name) if name is not None else (None, True)
+        versions = [
             _version_data(v)
             for v in self._pages("search_model_versions", filter_string=filter_string, max_results=VERSION_PAGE)
         ]
+        return versions if exact else [v for v in versions if v.name == name]
 
-    def experiment_names(self) -> dict[str, str]:
+    def search_versions_since(self, since_ms: int, *, page: int = 100) -> tuple[list[VersionData], bool]:
+        """Versions updated at or after ``since_ms`` (newest first), reading pages only until older ones show.
+
+        Returns the versions and whether the read reached past the watermark (False: the list ran out first).
+        """
+        return self._read_since("search_model_versions", _version_data, since_ms, page)
+
+    def search_models_since(self, since_ms: int, *, page: int = 100) -> tuple[list[ModelData], bool]:
+        return self._read_since("search_registered_models", _model_data, since_ms, page)
+
+    def _read_since(self, method: str, convert, since_ms: int, page: int):
+        found, token = [], None
+        while True:
+            batch = self._call(method, max_results=page, order_by=["last_updated_timestamp DESC"], page_token=token)
+            for entity in batch:
+                if (entity.last_updated_timestamp or 0) < since_ms:
+                    return found, True
+                found.append(convert(entity))
+            token = batch.token
+            if not token:
+                return found, False
+
+    def experiments(self) -> dict[str, tuple[str, str]]:
+        """experiment id -> (name, lifecycle stage), deleted experiments included."""
         return {
-            e.experiment_id: e.name for e in self._pages("search_experiments", view_type=ViewType.ALL, max_results=1000)
+            e.experiment_id: (e.name, e.lifecycle_stage)
+            for e in self._pages("search_experiments", view_type=ViewType.ALL, max_results=1000)
         }
+
+    def get_logged_model(self, model_id: str) -> LoggedModelData | None:
+        try:
+            return _logged_model_data(self._call("get_logged_model", model_id))
+        except MlflowNotFound:
+            return None
 
     def search_runs(self, run_ids: Iterable[str], experiment_ids: list[str]) -> list[RunData]:
         """Fetch runs in chunks with ``attributes.run_id IN (...)``: one call per chunk, never per run."""
@@ -194,7 +264,8 @@ class RegistryClient:
         runs: list[RunData] = []
         for start in range(0, len(ids), RUN_CHUNK):
             chunk = ids[start : start + RUN_CHUNK]
-            quoted = ",".join(f"'{_quote(i)}'" for i in chunk)
+            # Run ids are hex: nothing in them needs quoting (a stray quote would only match nothing).
+            quoted = ",".join(f"'{i}'" for i in chunk if "'" not in i)
             for run in self._pages(
                 "search_runs",
                 experiment_ids=experiment_ids,
@@ -208,6 +279,13 @@ class RegistryClient:
     def get_version(self, name: str, version: int) -> VersionData:
         v = self._call("get_model_version", name, str(version))
         return _version_data(v)
+
+    def find_version(self, name: str, version: int) -> VersionData | None:
+        """The version, or None when MLflow says it does not exist."""
+        try:
+            return self.get_version(name, version)
+        except MlflowNotFound:
+            return None
 
     def get_aliases(self, name: str) -> dict[str, int]:
         model = self._call("get_registered_model", name)
@@ -235,9 +313,112 @@ class RegistryClient:
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self._call("log_text", run_id, text, artifact_file)
 
+    # ---- webhooks (manage.py mlflow_webhook; MLflow >= 3.3, SQL store or ``mlflow server``) ---------
+    @dataclass(frozen=True)
+    class Webhook:
+        webhook_id: str
+        name: str
+        url: str
+        events: tuple[str, ...]
+        status: str
+        description: str
 
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
+        @classmethod
+        def from_mlflow(cls, w) -> RegistryClient.Webhook:
+            return cls(
+                webhook_id=w.webhook_id,
+                name=w.name,
+                url=w.url,
+                events=tuple(sorted(str(event) for event in w.events)),
+                status=str(getattr(w.status, "value", w.status)),
+                description=w.description or "",
+            )
+
+    def list_webhooks(self) -> list[RegistryClient.Webhook]:
+        return [self.Webhook.from_mlflow(w) for w in self._pages("list_webhooks", max_results=1000)]
+
+    def create_webhook(self, *, name: str, url: str, events: list[str], secret: str, description: str) -> Webhook:
+        return self.Webhook.from_mlflow(
+            self._call("create_webhook", name=name, url=url, events=events, secret=secret, description=description)
+        )
+
+    def update_webhook(
+        self, webhook_id: str, *, name: str, url: str, events: list[str], secret: str, description: str
+    ) -> Webhook:
+        """Everything at once, and ACTIVE: MLflow never returns the secret, so it cannot be compared, only resent."""
+        return self.Webhook.from_mlflow(
+            self._call(
+                "update_webhook",
+                webhook_id,
+                name=name,
+                url=url,
+                events=events,
+                secret=secret,
+                description=description,
+                status="ACTIVE",
+            )
+        )
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._call("delete_webhook", webhook_id)
+
+
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def name_filter(name: str) -> tuple[str, bool]:
+    """A ``name = …`` filter the way MLflow's parser reads it, and whether it matches exactly.
+
+    MLflow's filter strings have no escapes (``\\'`` matches nothing): a name with ``'`` is quoted with
+    ``"``, and the other way round. A name with both cannot be written: it is searched with ``LIKE``, each
+    quote a one-character wildcard, and the caller keeps only the exact name (``exact`` is False).
+    """
+    if "'" not in name:
+        return f"name = '{name}'", True
+    if '"' not in name:
+        return f'name = "{name}"', True
+    return "name LIKE '" + name.replace("'", "_").replace('"', "_") + "'", False
+
+
+def _model_data(m) -> ModelData:
+    return ModelData(
+        name=m.name,
+        description=m.description or "",
+        tags=dict(m.tags or {}),
+        aliases={alias: int(version) for alias, version in (m.aliases or {}).items()},
+        created_at=to_datetime(m.creation_timestamp),
+        updated_at=to_datetime(m.last_updated_timestamp),
+    )
+
+
+def _logged_model_data(m) -> LoggedModelData:
+    metrics: dict[str, float] = {}
+    datasets: dict[str, dict] = {}
+    latest: dict[str, tuple] = {}
+    # ``metrics`` lists every logged value; keep the latest per key (by step, then time), as a run's data does.
+    for metric in m.metrics or []:
+        order = (metric.step or 0, metric.timestamp or 0)
+        if metric.key in latest and latest[metric.key] > order:
+            continue
+        latest[metric.key] = order
+        metrics[metric.key] = float(metric.value)
+        if metric.dataset_name or metric.dataset_digest:
+            datasets[metric.key] = {"name": metric.dataset_name or "", "digest": metric.dataset_digest or ""}
+        else:
+            datasets.pop(metric.key, None)
+    return LoggedModelData(
+        model_id=m.model_id,
+        experiment_id=str(m.experiment_id or ""),
+        name=m.name or "",
+        source_run_id=m.source_run_id or "",
+        status=str(m.status or ""),
+        params=dict(m.params or {}),
+        metrics=metrics,
+        metric_datasets=datasets,
+        tags={k: v for k, v in (m.tags or {}).items()},
+        created_at=to_datetime(m.creation_timestamp),
+        updated_at=to_datetime(m.last_updated_timestamp),
+    )
 
 
 def _version_data(v) -> VersionData:
@@ -252,6 +433,7 @@ def _version_data(v) -> VersionData:
         tags=dict(v.tags or {}),
         created_at=to_datetime(v.creation_timestamp),
         updated_at=to_datetime(v.last_updated_timestamp),
+        status_message=v.status_message or "",
     )
 
 
@@ -284,6 +466,7 @@ def _run_data(run) -> RunData:
         metrics={k: float(v) for k, v in (run.data.metrics or {}).items()},
         tags={k: v for k, v in (run.data.tags or {}).items() if k != "mlflow.log-model.history"},
         datasets=datasets,
+        lifecycle_stage=info.lifecycle_stage or "active",
     )
 
 
@@ -326,7 +509,8 @@ def find_runs_by_name(experiment: str, run_name: str) -> list[str]:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return []
-    runs = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{_quote(run_name)}'")
+    quoted = f'"{run_name}"' if "'" in run_name else f"'{run_name}'"
+    runs = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = {quoted}")
     return [r.info.run_id for r in runs]
 
 
@@ -353,7 +537,8 @@ def register_demo_version(*, name: str, run_id: str, stage: str, description: st
 def registered_versions(name: str) -> dict[str, int]:
     """run id -> version number of every version of ``name`` (empty if the model is unknown)."""
     client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_TRACKING_URI)
-    return {v.run_id: int(v.version) for v in client.search_model_versions(f"name = '{_quote(name)}'")}
+    filter_string, exact = name_filter(name)
+    return {v.run_id: int(v.version) for v in client.search_model_versions(filter_string) if exact or v.name == name}
 
 
 # ---- model cards (cards.services) ------------------------------------------------------------

@@ -1,25 +1,59 @@
-"""Mirror MLflow's registry into the portal's tables: batched, incremental, atomic per model.
+"""Mirror MLflow's registry into the portal's tables: batched, per model isolated, cost in proportion to change.
 
-A sync costs a handful of MLflow calls whatever the registry's size: one paginated
-``search_registered_models`` (aliases live there), one paginated ``search_model_versions``,
-and — only for versions whose run is new or unfinished (or every run with ``full``) — one
-``search_experiments`` and one ``search_runs`` per chunk of run ids. Tag and alias changes
-do not bump MLflow's timestamps, so every field read is compared with the mirror, and a row
-is written only when it differs: an unchanged registry writes nothing but the SyncRun.
+Three ways in, one writer (``_sync_model``), see docs/sync.md:
+
+* **reconcile** (``mode="reconcile"``, the default, "Sync now"): one paginated ``search_registered_models``
+  (aliases live there), one paginated ``search_model_versions``, and only for runs that are new or
+  unfinished (every run with ``full``) one ``search_experiments`` plus one ``search_runs`` per chunk of run
+  ids; a ``get_logged_model`` per LoggedModel not mirrored yet. It alone sees deletions, and tag and alias
+  changes (they bump no timestamp) when no webhook reports them.
+* **fast pass** (``mode="fast"``): versions and models ordered by ``last_updated_timestamp DESC``, read back
+  to the mirror's watermark; only models whose rows differ from the mirror are synced. Nothing changed:
+  two MLflow calls and no write.
+* **one model** (``model_name=...``, webhooks): ``get_registered_model`` by exact name, its versions.
+
+Each model is written in its own transaction with its runs, StageChanges and audit events: a model that
+cannot be read or stored fails alone (the SyncRun is ``partial`` and names it; the model's row says it is
+stale) and the next sync retries it. A model leaves the mirror only when MLflow answers "does not exist"
+for its name; a model that vanished under one name and appeared under another with the same creation
+time and versions was renamed, and its row moves with everything linked to it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from audit.services import PendingEvent, Target, record_many
 
-from .mlflow_client import MlflowError, ModelData, RegistryClient, RunData, VersionData
-from .models import Dataset, ModelVersion, RegisteredModel, Run, RunInput, StageChange, SyncRun
+from .fields import same_floats
+from .mlflow_client import (
+    LoggedModelData,
+    MlflowError,
+    ModelData,
+    RegistryClient,
+    RunData,
+    VersionData,
+)
+from .models import (
+    TERMINAL_RUN_STATUSES,
+    Dataset,
+    LoggedModel,
+    ModelRename,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunInput,
+    StageChange,
+    SyncRun,
+)
+from .signals import model_renamed
 
 logger = logging.getLogger(__name__)
 ACTOR = "system:sync"
@@ -36,95 +70,313 @@ RUN_FIELDS = (
     "tags",
     "git_commit",
     "source_name",
+    "lifecycle_stage",
+    "experiment_lifecycle_stage",
+    "gone",
 )
+LOGGED_MODEL_FIELDS = (
+    "experiment_id",
+    "name",
+    "source_run_id",
+    "status",
+    "params",
+    "metrics",
+    "metric_datasets",
+    "tags",
+    "created_at",
+    "updated_at",
+)
+SETTLED_LOGGED_MODEL_STATUSES = ("READY", "FAILED", "LoggedModelStatus.READY", "LoggedModelStatus.FAILED")
+HEX = frozenset("0123456789abcdef")
+
+
+@dataclass
+class Snapshot:
+    """What one sync read from MLflow."""
+
+    models: list[ModelData]
+    versions: dict[str, list[VersionData]]
+    # Names MLflow answered "does not exist" for: the only models a sync may delete.
+    gone: set[str] = field(default_factory=set)
+    runs: dict[str, tuple[RunData, str, str]] = field(default_factory=dict)  # run id -> (run, exp name, exp stage)
+    missing_runs: set[str] = field(default_factory=set)  # asked for, not returned (gc'd)
+    logged_models: dict[str, LoggedModelData] = field(default_factory=dict)
 
 
 def sync_registry(
-    *, model_name: str | None = None, full: bool = False, trigger: str = "command", sync_run: SyncRun | None = None
+    *,
+    model_name: str | None = None,
+    full: bool = False,
+    trigger: str = "command",
+    sync_run: SyncRun | None = None,
+    mode: str | None = None,
 ) -> SyncRun:
-    """Run one sync and return its SyncRun (``failed`` with a readable error if MLflow failed)."""
+    """Run one sync and return its SyncRun: ``succeeded``, ``partial`` (some models failed alone, named in
+    ``failures``) or ``failed`` (MLflow unreadable: nothing written)."""
+    mode = mode or (SyncRun.MODEL if model_name else SyncRun.RECONCILE)
     if sync_run is None:
-        sync_run = SyncRun.objects.create(model_name=model_name or "", full=full, trigger=trigger)
+        sync_run = SyncRun.objects.create(model_name=model_name or "", full=full, trigger=trigger[:40], mode=mode)
+    elif sync_run.mode != mode:
+        sync_run.mode = mode
+        sync_run.save(update_fields=["mode"])
     client = RegistryClient()
     counts: Counter = Counter()
-    errors: list[str] = []
     try:
-        models = client.search_models(model_name)
-        versions = client.search_versions(model_name)
-        runs = _fetch_runs(client, versions, full=full)
+        if model_name:
+            snapshot = _read_models(client, [model_name])
+        elif mode == SyncRun.FAST:
+            snapshot = _read_changed(client)
+        else:
+            snapshot = _read_all(client)
+        _look_for_renames(client, snapshot)
+        _read_logged_models(client, snapshot, full=full)
+        _read_runs(client, snapshot, full=full)
     except MlflowError as exc:
         logger.warning("sync failed: %s", exc)
         counts["mlflow_calls"] = client.calls
-        return _finish(sync_run, counts, f"MLflow unavailable or failing: {exc}")
-
+        return _finish(sync_run, counts, {}, f"MLflow unavailable or failing: {exc}")
     counts["mlflow_calls"] = client.calls
-    counts["runs_fetched"] = len(runs)
-    try:
-        _upsert_runs(runs, counts)
-    except Exception as exc:  # noqa: BLE001 - recorded on the SyncRun, mirror left as it was
-        logger.exception("sync could not store runs")
-        return _finish(sync_run, counts, f"could not store runs: {exc}")
+    counts["runs_fetched"] = len(snapshot.runs)
+    failures = _write(snapshot, sync_run, counts)
+    return _finish(sync_run, counts, failures, "")
 
-    versions_by_model: dict[str, list[VersionData]] = defaultdict(list)
-    for version in versions:
-        versions_by_model[version.name].append(version)
-    mirror = RegisteredModel.objects.all()
-    if model_name:
-        mirror = mirror.filter(name=model_name)
-    mirrored = {m.name: m for m in mirror}
-    seen = {m.name for m in models}
-    # One query for every mirrored version instead of one per model.
+
+# ---- reading ------------------------------------------------------------------------------------
+def _read_all(client: RegistryClient) -> Snapshot:
+    models = client.search_models()
+    versions: dict[str, list[VersionData]] = defaultdict(list)
+    for version in client.search_versions():
+        versions[version.name].append(version)
+    listed = {m.name for m in models}
+    snapshot = Snapshot(models=models, versions=versions)
+    # A mirrored model missing from the list is deleted only when MLflow confirms it by name: a list that
+    # came back short by mistake must never empty the mirror. One call per vanished model: cost ∝ change.
+    for name in RegisteredModel.objects.exclude(name__in=listed).values_list("name", flat=True).iterator():
+        found = client.get_model(name)
+        if found is None:
+            snapshot.gone.add(name)
+        else:
+            snapshot.models.append(found)
+            snapshot.versions[name] = client.search_versions(name)
+    return snapshot
+
+
+def _read_models(client: RegistryClient, names) -> Snapshot:
+    snapshot = Snapshot(models=[], versions={})
+    for name in names:
+        found = client.get_model(name)
+        if found is None:
+            snapshot.gone.add(name)
+            continue
+        snapshot.models.append(found)
+        snapshot.versions[name] = client.search_versions(name)
+    return snapshot
+
+
+# The fast pass re-reads this much before the watermark: a change made while a pass was reading can carry
+# an older timestamp than one the same pass stored. Entries that match the mirror cost no further call.
+WATERMARK_OVERLAP_MS = 10_000
+
+
+def watermarks() -> tuple[int, int]:
+    """(models, versions): the newest MLflow ``last_updated_timestamp`` the mirror holds, in ms, less the overlap."""
+    marks = []
+    for query in (RegisteredModel.objects, ModelVersion.objects):
+        latest = query.aggregate(at=Max("updated_at"))["at"]
+        marks.append(max(int(latest.timestamp() * 1000) - WATERMARK_OVERLAP_MS, 0) if latest else 0)
+    return marks[0], marks[1]
+
+
+def _read_changed(client: RegistryClient) -> Snapshot:
+    """The fast pass: what changed since the watermarks, plus models whose last sync failed (retried)."""
+    model_mark, version_mark = watermarks()
+    changed_models, _ = client.search_models_since(model_mark)
+    changed_versions, _ = client.search_versions_since(version_mark)
+    mirrored = {
+        (name, number): (stage, description, status, updated)
+        for name, number, stage, description, status, updated in ModelVersion.objects.filter(
+            Q(model__name__in={v.name for v in changed_versions})
+        ).values_list("model__name", "version", "stage", "description", "status", "updated_at")
+    }
+    names = {
+        v.name
+        for v in changed_versions
+        if mirrored.get((v.name, v.version)) != (v.stage, v.description, v.status, v.updated_at)
+    }
+    models = {
+        name: (description, updated)
+        for name, description, updated in RegisteredModel.objects.filter(
+            name__in={m.name for m in changed_models}
+        ).values_list("name", "description", "updated_at")
+    }
+    names |= {m.name for m in changed_models if models.get(m.name) != (m.description, m.updated_at)}
+    names |= set(RegisteredModel.objects.exclude(sync_error="").values_list("name", flat=True))
+    return _read_models(client, sorted(names))
+
+
+def _look_for_renames(client: RegistryClient, snapshot: Snapshot) -> None:
+    """A model new to the mirror that shares its creation time with a mirrored model this read did not
+    cover may be that model renamed: ask MLflow for the old name (one call, only then)."""
+    listed = {m.name for m in snapshot.models}
+    mirrored = set(RegisteredModel.objects.filter(name__in=listed).values_list("name", flat=True))
+    created = {m.created_at for m in snapshot.models if m.name not in mirrored and m.created_at is not None}
+    if not created:
+        return
+    candidates = (
+        RegisteredModel.objects.filter(created_at__in=created)
+        .exclude(name__in=listed | snapshot.gone)
+        .values_list("name", flat=True)
+    )
+    for name in candidates:
+        if client.get_model(name) is None:
+            snapshot.gone.add(name)
+
+
+def _read_runs(client: RegistryClient, snapshot: Snapshot, *, full: bool) -> None:
+    wanted = {v.run_id for versions in snapshot.versions.values() for v in versions if v.run_id}
+    wanted |= {m.source_run_id for m in snapshot.logged_models.values() if m.source_run_id}
+    if not full:
+        settled = Run.objects.filter(run_id__in=wanted).filter(Q(status__in=TERMINAL_RUN_STATUSES) | Q(gone=True))
+        wanted -= set(settled.values_list("run_id", flat=True))
+    if not wanted:
+        return
+    experiments = client.experiments()
+    for run in client.search_runs(wanted, list(experiments)):
+        name, stage = experiments.get(run.experiment_id, ("", ""))
+        snapshot.runs[run.run_id] = (run, name, stage)
+    snapshot.missing_runs = wanted - set(snapshot.runs)
+
+
+def _read_logged_models(client: RegistryClient, snapshot: Snapshot, *, full: bool) -> None:
+    wanted = {v.logged_model_id for versions in snapshot.versions.values() for v in versions if v.logged_model_id}
+    if not full:
+        settled = LoggedModel.objects.filter(model_id__in=wanted, status__in=SETTLED_LOGGED_MODEL_STATUSES)
+        wanted -= set(settled.values_list("model_id", flat=True))
+    for model_id in sorted(wanted):
+        logged = client.get_logged_model(model_id)
+        if logged is not None:
+            snapshot.logged_models[model_id] = logged
+
+
+# ---- writing ------------------------------------------------------------------------------------
+def _write(snapshot: Snapshot, sync_run: SyncRun, counts: Counter) -> dict[str, str]:
+    failures: dict[str, str] = {}
+    names = {m.name for m in snapshot.models}
+    mirrored = {m.name: m for m in RegisteredModel.objects.filter(name__in=names | snapshot.gone)}
+    renamed = _renames(snapshot, mirrored)
     mirrored_versions: dict[int, dict[int, ModelVersion]] = defaultdict(dict)
-    for row in ModelVersion.objects.filter(model__in=list(mirrored.values())):
+    for row in ModelVersion.objects.filter(model__in=[*mirrored.values(), *renamed.values()]):
         mirrored_versions[row.model_id][row.version] = row
+    runs_by_model = _runs_by_model(snapshot)
 
-    for model in models:
-        model_counts: Counter = Counter()
-        current = mirrored.get(model.name)
+    for data in snapshot.models:
+        current = mirrored.get(data.name)
         existing = mirrored_versions.get(current.pk, {}) if current else {}
-        wanted = versions_by_model.get(model.name, [])
-        if current is not None and _unchanged(model, wanted, current, existing):
+        versions = snapshot.versions.get(data.name, [])
+        runs, logged = runs_by_model.get(data.name, ([], []))
+        if (
+            current is not None
+            and not current.sync_error
+            and not runs
+            and not logged
+            and _unchanged(data, versions, current, existing)
+        ):
             continue  # nothing to write: no transaction, no query
+        model_counts: Counter = Counter()
         try:
             with transaction.atomic():
-                _sync_model(model, wanted, current, dict(existing), sync_run, model_counts)
+                # Webhook syncs, the fast pass and reconcile may run at once: under the lock, read the rows
+                # again and write against what is there now.
+                _lock_model(data.name)
+                _store_runs(runs, snapshot.missing_runs, model_counts)
+                _store_logged_models(logged, model_counts)
+                current = RegisteredModel.objects.filter(name=data.name).first()
+                origin = renamed.get(data.name)
+                if current is None and origin is not None:
+                    origin = RegisteredModel.objects.filter(pk=origin.pk).first()
+                    if origin is not None and origin.name != data.name:
+                        current = _rename(origin, data.name, sync_run, model_counts)
+                existing = {row.version: row for row in current.versions.all()} if current else {}
+                _sync_model(data, versions, current, existing, sync_run, model_counts)
             counts.update(model_counts)  # only what committed
         except Exception as exc:  # noqa: BLE001 - one model's failure leaves its previous mirror intact
-            logger.exception("sync of model %s failed", model.name)
-            errors.append(f"{model.name}: {exc}")
-    for name, stale in mirrored.items():
-        if name not in seen:
+            logger.exception("sync of model %s failed", data.name)
+            failures[data.name] = _describe(exc)
+            _mark_stale(data.name, failures[data.name])
+    for name in snapshot.gone:
+        model = mirrored.get(name)
+        if model is None or model.pk in {m.pk for m in renamed.values()}:
+            continue
+        try:
             with transaction.atomic():
-                _delete_model(stale, counts)
-    return _finish(sync_run, counts, "; ".join(errors))
+                _delete_model(model, counts)
+        except Exception as exc:  # noqa: BLE001
+            logger.exception("could not delete model %s from the mirror", name)
+            failures[name] = _describe(exc)
+    return failures
 
 
-def _finish(sync_run: SyncRun, counts: Counter, error: str) -> SyncRun:
+def _lock_model(name: str) -> None:
+    """Serialise writers of one model's mirror until the transaction ends (PostgreSQL; SQLite locks the
+    whole database for a write anyway)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"registry.sync:{name}"])
+
+
+def _describe(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text if len(text) <= 500 else text[:499] + "…"
+
+
+def _mark_stale(name: str, error: str) -> None:
+    """Say on the model's own row that its mirror is stale (a row of its name only, if it had none)."""
+    try:
+        with transaction.atomic():
+            model, created = RegisteredModel.objects.get_or_create(name=name)
+            model.sync_error = error
+            model.stale_since = model.stale_since or timezone.now()
+            model.save(update_fields=["sync_error", "stale_since"])
+    except Exception:  # noqa: BLE001 - the SyncRun still names the model and its error
+        logger.exception("could not mark model %s stale", name)
+
+
+def _finish(sync_run: SyncRun, counts: Counter, failures: dict[str, str], error: str) -> SyncRun:
     sync_run.counts = dict(counts)
+    sync_run.failures = failures
+    if failures and not error:
+        error = "; ".join(f"{name}: {message}" for name, message in sorted(failures.items()))
+        sync_run.status = SyncRun.PARTIAL
+    else:
+        sync_run.status = SyncRun.FAILED if error else SyncRun.SUCCEEDED
     sync_run.error = error
-    sync_run.status = SyncRun.FAILED if error else SyncRun.SUCCEEDED
     sync_run.finished_at = timezone.now()
-    sync_run.save(update_fields=["counts", "error", "status", "finished_at"])
+    sync_run.save(update_fields=["counts", "failures", "error", "status", "finished_at"])
     return sync_run
 
 
-def _fetch_runs(client: RegistryClient, versions: list[VersionData], *, full: bool) -> list[tuple[RunData, str]]:
-    wanted = {v.run_id for v in versions if v.run_id}
-    if not full:
-        settled = set(
-            Run.objects.filter(run_id__in=wanted, status__in=("FINISHED", "FAILED", "KILLED")).values_list(
-                "run_id", flat=True
-            )
-        )
-        wanted -= settled
-    if not wanted:
-        return []
-    experiments = client.experiment_names()
-    runs = client.search_runs(wanted, list(experiments))
-    return [(run, experiments.get(run.experiment_id, "")) for run in runs]
+def _runs_by_model(snapshot: Snapshot) -> dict[str, tuple[list, list]]:
+    """The runs and LoggedModels read this sync, grouped by the model whose versions need them."""
+    grouped: dict[str, tuple[list, list]] = {}
+    for name, versions in snapshot.versions.items():
+        logged = [
+            snapshot.logged_models[v.logged_model_id] for v in versions if v.logged_model_id in snapshot.logged_models
+        ]
+        run_ids = {v.run_id for v in versions if v.run_id} | {m.source_run_id for m in logged if m.source_run_id}
+        runs = [snapshot.runs[r] for r in sorted(run_ids) if r in snapshot.runs]
+        runs += [(None, r) for r in sorted(run_ids & snapshot.missing_runs)]
+        if runs or logged:
+            grouped[name] = (runs, logged)
+    return grouped
 
 
-def _run_fields(run: RunData, experiment_name: str) -> dict:
+def commit_key(value: str) -> str:
+    """The commit as a lineage key: a lower-case hex hash (4–64 digits), else empty (shown as text only)."""
+    lowered = (value or "").strip().lower()
+    return lowered if 4 <= len(lowered) <= 64 and set(lowered) <= HEX else ""
+
+
+def _run_fields(run: RunData, experiment_name: str, experiment_stage: str) -> dict:
     return {
         "experiment_id": run.experiment_id,
         "experiment_name": experiment_name,
@@ -136,50 +388,78 @@ def _run_fields(run: RunData, experiment_name: str) -> dict:
         "params": run.params,
         "metrics": run.metrics,
         "tags": run.tags,
-        "git_commit": run.tags.get("mlflow.source.git.commit", "")[:64],
+        "git_commit": commit_key(run.tags.get("mlflow.source.git.commit", "")),
         "source_name": run.tags.get("mlflow.source.name", ""),
+        "lifecycle_stage": run.lifecycle_stage or Run.ACTIVE,
+        "experiment_lifecycle_stage": experiment_stage or Run.ACTIVE,
+        "gone": False,
     }
 
 
-def _upsert_runs(runs: list[tuple[RunData, str]], counts: Counter) -> None:
+def _differs(row, fields: dict, float_maps=("metrics",)) -> list[str]:
+    return [
+        key
+        for key, value in fields.items()
+        if (not same_floats(getattr(row, key), value) if key in float_maps else getattr(row, key) != value)
+    ]
+
+
+def _store_runs(runs: list, missing: set[str], counts: Counter) -> None:
+    """``runs``: (run data, experiment name, experiment stage) tuples, or (None, run id) for a run MLflow
+    no longer returns (gc'd): kept as ``gone`` so no sync asks for it again."""
     if not runs:
         return
-    with transaction.atomic():
-        existing = {r.run_id: r for r in Run.objects.filter(run_id__in=[run.run_id for run, _ in runs])}
-        new_rows, changed = [], []
-        for run, experiment_name in runs:
-            fields = _run_fields(run, experiment_name)
-            row = existing.get(run.run_id)
+    ids = [item[0].run_id if item[0] is not None else item[1] for item in runs]
+    existing = {r.run_id: r for r in Run.objects.filter(run_id__in=ids)}
+    new_rows, changed = [], []
+    for item in runs:
+        if item[0] is None:
+            row = existing.get(item[1])
             if row is None:
-                new_rows.append(Run(run_id=run.run_id, **fields))
-            elif any(getattr(row, k) != v for k, v in fields.items()):
-                for key, value in fields.items():
-                    setattr(row, key, value)
+                new_rows.append(Run(run_id=item[1], gone=True))
+            elif not row.gone:
+                row.gone = True
                 changed.append(row)
-        Run.objects.bulk_create(new_rows, batch_size=1000)
-        Run.objects.bulk_update(changed, RUN_FIELDS, batch_size=500)
-        counts["runs_created"] += len(new_rows)
-        counts["runs_updated"] += len(changed)
-        _upsert_inputs([run for run, _ in runs])
+            continue
+        run, experiment_name, experiment_stage = item
+        fields = _run_fields(run, experiment_name, experiment_stage)
+        row = existing.get(run.run_id)
+        if row is None:
+            new_rows.append(Run(run_id=run.run_id, **fields))
+        elif _differs(row, fields):
+            for key, value in fields.items():
+                setattr(row, key, value)
+            changed.append(row)
+    # ``ignore_conflicts``: a run shared by two models may be stored by a concurrent sync of the other one.
+    Run.objects.bulk_create(new_rows, batch_size=1000, ignore_conflicts=True)
+    Run.objects.bulk_update(changed, RUN_FIELDS, batch_size=500)
+    counts["runs_created"] += len(new_rows)
+    counts["runs_updated"] += len(changed)
+    _store_inputs([item[0] for item in runs if item[0] is not None])
 
 
-def _upsert_inputs(runs: list[RunData]) -> None:
+def _store_inputs(runs: list[RunData]) -> None:
     keys = {(d.name, d.digest): d for run in runs for d in run.datasets}
-    if not keys:
-        return
-    names = {name for name, _ in keys}
-    datasets = {(d.name, d.digest): d for d in Dataset.objects.filter(name__in=names)}
-    missing = [
-        Dataset(
-            name=d.name, digest=d.digest, source_type=d.source_type, source=d.source, schema=d.schema, profile=d.profile
-        )
-        for key, d in keys.items()
-        if key not in datasets
-    ]
-    if missing:
-        Dataset.objects.bulk_create(missing, ignore_conflicts=True)
-        datasets = {(d.name, d.digest): d for d in Dataset.objects.filter(name__in=names)}
     run_pks = dict(Run.objects.filter(run_id__in=[r.run_id for r in runs]).values_list("run_id", "pk"))
+    datasets = {}
+    if keys:
+        names = {name for name, _ in keys}
+        datasets = {(d.name, d.digest): d for d in Dataset.objects.filter(name__in=names)}
+        missing = [
+            Dataset(
+                name=d.name,
+                digest=d.digest,
+                source_type=d.source_type,
+                source=d.source,
+                schema=d.schema,
+                profile=d.profile,
+            )
+            for key, d in keys.items()
+            if key not in datasets
+        ]
+        if missing:
+            Dataset.objects.bulk_create(missing, ignore_conflicts=True)
+            datasets = {(d.name, d.digest): d for d in Dataset.objects.filter(name__in=names)}
     current: dict[int, dict[tuple, int]] = defaultdict(dict)
     for pk, run_pk, dataset_pk, context in RunInput.objects.filter(run_id__in=run_pks.values()).values_list(
         "pk", "run_id", "dataset_id", "context"
@@ -192,10 +472,43 @@ def _upsert_inputs(runs: list[RunData]) -> None:
         have = current[run_pk]
         stale.extend(pk for key, pk in have.items() if key not in wanted)
         new_rows.extend(RunInput(run_id=run_pk, dataset_id=ds, context=ctx) for ds, ctx in wanted - have.keys())
-    # One delete and one insert for the whole sync instead of two queries per run.
     if stale:
         RunInput.objects.filter(pk__in=stale).delete()
     RunInput.objects.bulk_create(new_rows, batch_size=1000, ignore_conflicts=True)
+
+
+def _logged_model_fields(logged: LoggedModelData) -> dict:
+    return {
+        "experiment_id": logged.experiment_id,
+        "name": logged.name,
+        "source_run_id": logged.source_run_id,
+        "status": logged.status,
+        "params": logged.params,
+        "metrics": logged.metrics,
+        "metric_datasets": logged.metric_datasets,
+        "tags": logged.tags,
+        "created_at": logged.created_at,
+        "updated_at": logged.updated_at,
+    }
+
+
+def _store_logged_models(logged_models: list[LoggedModelData], counts: Counter) -> None:
+    if not logged_models:
+        return
+    existing = {m.model_id: m for m in LoggedModel.objects.filter(model_id__in=[m.model_id for m in logged_models])}
+    new_rows, changed = [], []
+    for logged in logged_models:
+        fields = _logged_model_fields(logged)
+        row = existing.get(logged.model_id)
+        if row is None:
+            new_rows.append(LoggedModel(model_id=logged.model_id, **fields))
+        elif _differs(row, fields):
+            for key, value in fields.items():
+                setattr(row, key, value)
+            changed.append(row)
+    LoggedModel.objects.bulk_create(new_rows, ignore_conflicts=True)
+    LoggedModel.objects.bulk_update(changed, LOGGED_MODEL_FIELDS)
+    counts["logged_models_stored"] += len(new_rows) + len(changed)
 
 
 def _model_fields(model: ModelData) -> dict:
@@ -214,7 +527,9 @@ def _version_fields(version: VersionData, aliases: list[str]) -> dict:
         "stage": version.stage,
         "aliases": aliases,
         "status": version.status,
+        "status_message": version.status_message,
         "run_id": version.run_id or None,
+        "logged_model_id": version.logged_model_id or None,
         "source": version.source,
         "description": version.description,
         "tags": version.tags,
@@ -244,6 +559,11 @@ def _unchanged(data: ModelData, versions: list[VersionData], model: RegisteredMo
     return True
 
 
+def _same_incarnation(created_in_mirror: dt.datetime | None, created_in_mlflow: dt.datetime | None) -> bool:
+    """A name (or version number) MLflow re-used for a new entity shows a different creation time."""
+    return created_in_mirror is None or created_in_mlflow is None or created_in_mirror == created_in_mlflow
+
+
 def _sync_model(
     data: ModelData,
     versions: list[VersionData],
@@ -254,7 +574,15 @@ def _sync_model(
 ) -> None:
     events: list[PendingEvent] = []
     changes: list[StageChange] = []
-    fields = _model_fields(data)
+    fields = {**_model_fields(data), "sync_error": "", "stale_since": None}
+    if model is not None and model.created_at is None and not existing:
+        # The row a failed first sync left to say the model is stale: this is the model's first mirror.
+        model.delete()
+        model = None
+    if model is not None and not _same_incarnation(model.created_at, data.created_at):
+        # Deleted and created again under the same name: the old model's history must not attach to the new one.
+        _delete_model(model, counts, reason="re-created in MLflow under the same name")
+        model, existing = None, {}
     if model is None:
         model = RegisteredModel.objects.create(name=data.name, **fields)
         counts["models_created"] += 1
@@ -268,18 +596,25 @@ def _sync_model(
                 setattr(model, key, fields[key])
             model.save(update_fields=changed)
             counts["models_updated"] += 1
-            described = {k: {"from": before[k], "to": fields[k]} for k in changed if k not in ("updated_at", "aliases")}
+            described = {
+                k: {"from": before[k], "to": fields[k]}
+                for k in changed
+                if k not in ("updated_at", "aliases", "sync_error", "stale_since")
+            }
             if described:
                 events.append(PendingEvent(ACTOR, "registry.model_updated", _model_target(data.name), described))
         _alias_changes(data.name, before["aliases"], data.aliases, sync_run, events, changes)
 
     aliases_by_version = _aliases_by_version(data)
-
     new_rows = []
+    replaced = []
     for version in versions:
         target = version_target(data.name, version.version)
         wanted = _version_fields(version, sorted(aliases_by_version.get(version.version, [])))
         row = existing.pop(version.version, None)
+        if row is not None and not _same_incarnation(row.created_at, version.created_at):
+            replaced.append(row)
+            row = None
         if row is None:
             new_rows.append(ModelVersion(model=model, version=version.version, **wanted))
             events.append(
@@ -308,20 +643,22 @@ def _sync_model(
         }
         if described:
             events.append(PendingEvent(ACTOR, "registry.version_updated", target, described))
-    ModelVersion.objects.bulk_create(new_rows, batch_size=1000)
-    counts["versions_created"] += len(new_rows)
-    for gone in existing.values():
+    gone = [*replaced, *existing.values()]
+    for row in gone:
         events.append(
             PendingEvent(
                 ACTOR,
                 "registry.version_deleted",
-                version_target(data.name, gone.version),
-                {"stage": gone.stage, "run_id": gone.run_id},
+                version_target(data.name, row.version),
+                {"stage": row.stage, "run_id": row.run_id, **({"reason": "number re-used"} if row in replaced else {})},
             )
         )
-    if existing:
-        ModelVersion.objects.filter(pk__in=[v.pk for v in existing.values()]).delete()
-        counts["versions_deleted"] += len(existing)
+    if gone:
+        # Before the new rows: a re-used number must not meet its predecessor in the unique index.
+        ModelVersion.objects.filter(pk__in=[v.pk for v in gone]).delete()
+        counts["versions_deleted"] += len(gone)
+    ModelVersion.objects.bulk_create(new_rows, batch_size=1000)
+    counts["versions_created"] += len(new_rows)
     StageChange.objects.bulk_create(changes)
     counts["stage_changes"] += len(changes)
     record_many(events)
@@ -377,18 +714,61 @@ def _alias_changes(model_name: str, old: dict, new: dict, sync_run, events, chan
         )
 
 
-def _delete_model(model: RegisteredModel, counts: Counter) -> None:
+def _delete_model(model: RegisteredModel, counts: Counter, reason: str = "") -> None:
     versions = list(model.versions.values_list("version", "stage"))
-    record_many(
-        [
-            PendingEvent(
-                ACTOR,
-                "registry.model_deleted",
-                _model_target(model.name),
-                {"versions": [{"version": v, "stage": s} for v, s in versions]},
-            )
-        ]
-    )
+    if model.created_at is None and not versions:
+        model.delete()  # only the stale-marker row of a model that was never mirrored
+        return
+    data = {"versions": [{"version": v, "stage": s} for v, s in versions]}
+    if reason:
+        data["reason"] = reason
+    record_many([PendingEvent(ACTOR, "registry.model_deleted", _model_target(model.name), data)])
     model.delete()
     counts["models_deleted"] += 1
     counts["versions_deleted"] += len(versions)
+
+
+# ---- renames ------------------------------------------------------------------------------------
+def _fingerprint(created_at, versions) -> tuple:
+    """What a rename keeps (MLflow keeps the model's creation time and each version's run, source and
+    creation time) and a different model would not share."""
+    return (created_at, frozenset((v.version, v.run_id or "", v.source, v.created_at) for v in versions))
+
+
+def _renames(snapshot: Snapshot, mirrored: dict[str, RegisteredModel]) -> dict[str, RegisteredModel]:
+    """new name -> the mirrored model (under its old name) it was renamed from, for unambiguous matches only."""
+    vanished = [mirrored[name] for name in snapshot.gone if name in mirrored]
+    appeared = [m for m in snapshot.models if m.name not in mirrored]
+    if not vanished or not appeared:
+        return {}
+    old_prints = defaultdict(list)
+    rows = defaultdict(list)
+    for row in ModelVersion.objects.filter(model__in=vanished):
+        rows[row.model_id].append(row)
+    for model in vanished:
+        if model.created_at is not None:
+            old_prints[_fingerprint(model.created_at, rows[model.pk])].append(model)
+    new_prints = defaultdict(list)
+    for data in appeared:
+        new_prints[_fingerprint(data.created_at, snapshot.versions.get(data.name, []))].append(data)
+    matches = {}
+    for key, olds in old_prints.items():
+        news = new_prints.get(key, [])
+        if len(olds) == 1 and len(news) == 1:
+            matches[news[0].name] = olds[0]
+    return matches
+
+
+def _rename(model: RegisteredModel, new_name: str, sync_run: SyncRun, counts: Counter) -> RegisteredModel:
+    old_name = model.name
+    model.name = new_name
+    model.save(update_fields=["name"])
+    StageChange.objects.filter(model_name=old_name).update(model_name=new_name)
+    ModelRename.objects.create(model=model, old_name=old_name, new_name=new_name, sync_run=sync_run)
+    record_many(
+        [PendingEvent(ACTOR, "registry.model_renamed", _model_target(new_name), {"from": old_name, "to": new_name})]
+    )
+    # Cards and approvals keep the model's name beside their link to it: they follow (registry imports neither).
+    model_renamed.send(sender=RegisteredModel, model=model, old_name=old_name, new_name=new_name)
+    counts["models_renamed"] += 1
+    return model

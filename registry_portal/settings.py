@@ -5,6 +5,7 @@ Defaults are the embedded single-machine setup (SQLite, a local MLflow store und
 an ``ImproperlyConfigured`` naming the variable, so a typo never runs silently.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -169,10 +170,27 @@ MLFLOW_ARTIFACT_ROOT = os.environ.get("MLFLOW_ARTIFACT_ROOT", (MLFLOW_DIR / "art
 # Seconds per MLflow HTTP call; handed to MLflow's client by registry/mlflow_client.py.
 MLFLOW_HTTP_REQUEST_TIMEOUT = envint("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 MLFLOW_UI_URL = os.environ.get("MLFLOW_UI_URL", "").rstrip("/")
+# Shared with MLflow's webhook (``manage.py mlflow_webhook register``); empty: ``/hooks/mlflow`` answers 404.
+MLFLOW_WEBHOOK_SECRET = os.environ.get("MLFLOW_WEBHOOK_SECRET", "").strip()
 STAGE_ALIASES = {"Staging": "challenger", "Production": "champion"}
+# Which way is better per metric name, over registry/metrics.py's guess: {"latency_p99": "lower"}.
+try:
+    METRIC_DIRECTIONS = json.loads(os.environ.get("METRIC_DIRECTIONS_JSON", "").strip() or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRIC_DIRECTIONS_JSON must be a JSON object: {exc}") from None
+if not isinstance(METRIC_DIRECTIONS, dict) or not all(
+    name.strip() and direction in ("higher", "lower") for name, direction in METRIC_DIRECTIONS.items()
+):
+    raise ImproperlyConfigured(
+        'METRIC_DIRECTIONS_JSON must map metric names to "higher" or "lower", '
+        f"got {os.environ['METRIC_DIRECTIONS_JSON']!r}"
+    )
 
 # --- Celery -------------------------------------------------------------------------------
+# The fast pass (what changed since the watermark) runs this often; the reconcile pass (compare everything:
+# deletions, and tag/alias changes when no webhook reports them) every RECONCILE_INTERVAL_SECONDS.
 SYNC_INTERVAL_SECONDS = envint("SYNC_INTERVAL_SECONDS", "60")
+RECONCILE_INTERVAL_SECONDS = envint("RECONCILE_INTERVAL_SECONDS", "600")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip()
 if CELERY_BROKER_URL:
     envurl("CELERY_BROKER_URL", CELERY_BROKER_URL, schemes=("redis", "rediss", "amqp", "memory"))
@@ -203,11 +221,18 @@ if APPLY_LEASE_SECONDS < 3 * MLFLOW_HTTP_REQUEST_TIMEOUT:
 APPLY_REQUEUE_AFTER_SECONDS = envint("APPLY_REQUEUE_AFTER_SECONDS", "60")
 APPLY_SWEEP_SECONDS = envint("APPLY_SWEEP_SECONDS", "30")
 CELERY_BEAT_SCHEDULE = {
-    "sync-registry": {
+    "sync-registry-fast": {
         "task": "registry.tasks.sync_registry",
         "schedule": float(SYNC_INTERVAL_SECONDS),
+        "kwargs": {"mode": "fast", "trigger": "beat"},
         # Expire just under the period so a backlog never piles up syncs.
         "options": {"expires": max(SYNC_INTERVAL_SECONDS * 0.9, 1)},
+    },
+    "sync-registry-reconcile": {
+        "task": "registry.tasks.sync_registry",
+        "schedule": float(RECONCILE_INTERVAL_SECONDS),
+        "kwargs": {"mode": "reconcile", "trigger": "beat"},
+        "options": {"expires": max(RECONCILE_INTERVAL_SECONDS * 0.9, 1)},
     },
     # Re-queues approved transitions whose apply task was lost, and takes back expired apply leases.
     "sweep-transition-requests": {

@@ -66,10 +66,14 @@ def test_empty_broker_runs_tasks_eagerly_and_beat_expires_under_the_period(setti
 
     app.loader.import_default_modules()  # what a worker does at start-up: autodiscover tasks
 
-    entry = settings.CELERY_BEAT_SCHEDULE["sync-registry"]
-    assert entry["task"] == "registry.tasks.sync_registry"
-    assert entry["task"] in app.tasks
-    assert entry["options"]["expires"] < entry["schedule"] == settings.SYNC_INTERVAL_SECONDS
+    fast = settings.CELERY_BEAT_SCHEDULE["sync-registry-fast"]
+    reconcile = settings.CELERY_BEAT_SCHEDULE["sync-registry-reconcile"]
+    for entry in (fast, reconcile):
+        assert entry["task"] == "registry.tasks.sync_registry"
+        assert entry["task"] in app.tasks
+        assert entry["options"]["expires"] < entry["schedule"]
+    assert (fast["schedule"], fast["kwargs"]["mode"]) == (settings.SYNC_INTERVAL_SECONDS, "fast")
+    assert (reconcile["schedule"], reconcile["kwargs"]["mode"]) == (settings.RECONCILE_INTERVAL_SECONDS, "reconcile")
     if not os.environ.get("CELERY_BROKER_URL"):
         assert settings.CELERY_TASK_ALWAYS_EAGER
 
