@@ -3,6 +3,9 @@
 ``VersionFacts`` loads each fact once and only when a rule asks for it, so a policy of ten
 rules costs a handful of queries: the policy, the run's datasets, the card, the Production
 version, the Staging entry time.
+
+Whatever the policy says, a version MLflow has not finished registering (status other than READY)
+cannot pass: ``evaluate`` then puts a failed ``version-ready`` result first.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from registry.models import ModelVersion, StageChange
 from .digest import digest_of, run_datasets, version_content
 from .models import CheckResult
 from .policies import stage_policy
-from .rules import FAILED, Rule, RuleResult
+from .rules import FAILED, PASSED, Rule, RuleResult, json_safe
 
 
 class VersionFacts:
@@ -30,8 +33,10 @@ class VersionFacts:
         self.model_name = version.model.name
         self.run = version.mirrored_run
         self.run_id = version.run_id
-        self.metrics = self.run.metrics if self.run else {}
-        self.params = self.run.params if self.run else {}
+        # The run's, overlaid by the LoggedModel's: a version registered from a LoggedModel logged
+        # outside any run has metrics and params only there.
+        self.metrics = version.metrics
+        self.params = version.params
         self.run_tags = self.run.tags if self.run else {}
 
     def tag(self, name: str, scope: str = "any") -> str | None:
@@ -69,7 +74,7 @@ class VersionFacts:
     def production_version(self) -> ModelVersion | None:
         return (
             ModelVersion.objects.filter(model_id=self.version.model_id, stage="Production")
-            .select_related("run")
+            .select_related("run", "logged_model")
             .order_by("-version")
             .first()
         )
@@ -87,6 +92,22 @@ class VersionFacts:
             .first()
         )
         return (change.mlflow_timestamp or change.seen_at) if change else None
+
+
+class VersionReady(Rule):
+    """Not a policy rule: checked for every version, shown only when it fails."""
+
+    type = "version_ready"
+
+    def describe(self):
+        return "version READY in MLflow"
+
+    def evaluate(self, facts):
+        version = facts.version
+        evidence = {"status": version.status, "status_message": version.status_message}
+        if version.is_ready:
+            return RuleResult(PASSED, "version status is READY", evidence)
+        return RuleResult(FAILED, f"version status is {version.status}, not READY", evidence)
 
 
 @dataclass(frozen=True)
@@ -125,15 +146,21 @@ class Evaluation:
                 description=verdict.rule.describe()[:300],
                 status=verdict.status,
                 message=verdict.result.message,
-                evidence=verdict.result.evidence,
+                evidence=json_safe(verdict.result.evidence),
             )
             for position, verdict in enumerate(self.verdicts)
         ]
 
 
 def evaluate(version: ModelVersion, stage: str, *, now=None) -> Evaluation:
-    """Every rule of the stage's policy for ``version``, in policy order."""
+    """Every rule of the stage's policy for ``version``, in policy order; after a failed ``version-ready``
+    check when MLflow has not finished registering the version."""
     policy = stage_policy(version.model.name, stage)
     facts = VersionFacts(version, stage, now=now)
     verdicts = [Verdict(rule, rule.evaluate(facts)) for rule in policy.rules]
+    readiness = VersionReady("version-ready")
+    ready = readiness.evaluate(facts)
+    if ready.status == FAILED:
+        # Only a failure gets a row: on READY versions the results stay exactly the policy's rules.
+        verdicts.insert(0, Verdict(readiness, ready))
     return Evaluation(stage, policy.label, facts.content_digest, verdicts)

@@ -3,7 +3,9 @@
 ``version_content_digest(version)`` is sha256 over the canonical JSON of:
 
 - ``run_id`` — which training run the version is;
-- the run's ``metrics``, ``params`` and ``tags`` (as mirrored; MLflow keeps the latest value per metric);
+- the version's ``metrics`` and ``params`` — its run's, overlaid by its LoggedModel's, as the rules read
+  them (for a version without a LoggedModel, exactly the run's) — and the run's ``tags``; MLflow keeps the
+  latest value per metric;
 - the run's logged ``datasets`` (name, digest, context), which the dataset rule judges;
 - the version's ``tags``, except those the portal itself writes back to MLflow
   (``PORTAL_TAG_PREFIXES``: approval facts and card publication markers) — otherwise applying an
@@ -12,6 +14,10 @@
 
 Left out on purpose: the stage and aliases (a transition changes them, and must not invalidate the
 approvals that allowed it), descriptions and timestamps (not judged by any rule).
+
+Metrics may be NaN or ±inf. ``json.dumps`` writes them as ``NaN`` / ``Infinity`` / ``-Infinity``
+(not JSON, but this text is only hashed), always the same way, and the mirror reads them back as the
+same floats, so the digest stays stable across syncs.
 """
 
 from __future__ import annotations
@@ -40,8 +46,8 @@ def version_content(version, *, datasets: list[dict], card_revision) -> dict:
     run = version.mirrored_run
     return {
         "run_id": version.run_id,
-        "metrics": run.metrics if run else {},
-        "params": run.params if run else {},
+        "metrics": version.metrics,
+        "params": version.params,
         "run_tags": run.tags if run else {},
         "datasets": datasets,
         "version_tags": {k: v for k, v in version.tags.items() if not k.startswith(PORTAL_TAG_PREFIXES)},

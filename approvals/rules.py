@@ -8,6 +8,10 @@ form (defaults filled in) or raises ``PolicyErrors`` naming every bad key.
 Each rule type evaluates a ``checks.VersionFacts`` (what the mirror knows about one version) and
 returns a ``RuleResult``. Rules read facts only: no queries of their own beyond what the facts
 load lazily, and never MLflow.
+
+A metric that is NaN, ±inf or ±1.7976931348623157e308 (how MLflow's SQL stores keep ±inf) is not a
+number to compare: rules that read it fail and say so. Evidence is stored as JSON, which has no NaN
+or infinity, so such values appear in it as the strings ``"NaN"``, ``"∞"``, ``"−∞"``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
+
+from registry import metrics as registry_metrics
+from registry.metrics import non_finite_label
 
 STAGES = ("Staging", "Production", "Archived")
 PASSED, FAILED, NOT_APPLICABLE = "passed", "failed", "not_applicable"
@@ -64,17 +71,19 @@ class Param:
 
 
 def as_number(value) -> float | None:
-    """A finite number from a metric, param or tag value; None when it is not one."""
-    if isinstance(value, bool):
-        return None
+    """A finite number from a metric, param or tag value; None when it is not one (NaN and ±inf, and
+    the ±1.8e308 MLflow stores for ±inf, are not)."""
+    return registry_metrics.as_number(_parsed(value))
+
+
+def _parsed(value):
+    """A param's or tag's text as the float it spells (``"0.9"``, ``"nan"``); anything else as it is."""
     if isinstance(value, str):
         try:
-            value = float(value.strip())
+            return float(value.strip())
         except ValueError:
-            return None
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
+            return value
+    return value
 
 
 def _check_param(param: Param, value) -> str | None:
@@ -130,9 +139,35 @@ def _not_logged(source: str, name: str, facts) -> RuleResult:
 
 
 def _not_numeric(source: str, name: str, raw, facts) -> RuleResult:
-    return RuleResult(
-        FAILED, f"{source} {name} is not a number: {raw!r}", {"run_id": facts.run_id, source: name, "value": raw}
-    )
+    label = non_finite_label(_parsed(raw))
+    if label == "NaN":
+        message = f"{source} {name} is NaN, not a number"
+    elif label:
+        message = f"{source} {name} is {label} (not a finite number)"
+    else:
+        message = f"{source} {name} is not a number: {raw!r}"
+    return RuleResult(FAILED, message, {"run_id": facts.run_id, source: name, "value": json_safe(raw)})
+
+
+def json_safe(value):
+    """``value`` with every NaN or infinite float replaced by its label (``"NaN"``, ``"∞"``, ``"−∞"``):
+    evidence is stored as JSON, which has neither. MLflow's ±1.8e308 stand-ins are finite and kept."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return non_finite_label(value)
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def _g(number: float) -> str:
+    """``0.02``; ``∞`` for a difference beyond float range (1e308 − (−1e308) overflows to inf)."""
+    return f"{number:g}" if math.isfinite(number) else non_finite_label(number)
+
+
+def _signed(number: float) -> str:
+    return f"{number:+g}" if math.isfinite(number) else ("+" if number > 0 else "") + non_finite_label(number)
 
 
 class MetricThreshold(Rule):
@@ -173,7 +208,8 @@ class NoRegression(Rule):
     type = "no_regression"
     params = {
         "metric": Param("text"),
-        "direction": Param("choice", required=False, default="higher", choices=("higher", "lower")),
+        # Unset: the metric's direction by name (``registry.metrics.metric_direction``).
+        "direction": Param("choice", required=False, choices=("higher", "lower")),
         "tolerance": Param("number", required=False, default=0.0, minimum=0),
     }
 
@@ -191,26 +227,27 @@ class NoRegression(Rule):
             return _not_logged("metric", self.metric, facts)
         if current is None:
             return _not_numeric("metric", self.metric, raw, facts)
-        baseline_run = production.mirrored_run
-        baseline = as_number(baseline_run.metrics.get(self.metric)) if baseline_run else None
+        direction = self.direction or registry_metrics.metric_direction(self.metric)
+        baseline_raw = production.metrics.get(self.metric)
+        baseline = as_number(baseline_raw)
         evidence = {
             "metric": self.metric,
             "value": current,
             "production_version": production.version,
-            "production_value": baseline,
-            "direction": self.direction,
+            "production_value": json_safe(baseline_raw) if baseline is None else baseline,
+            "direction": direction,
             "tolerance": self.tolerance,
         }
         if baseline is None:
-            return RuleResult(
-                NOT_APPLICABLE, f"Production v{production.version} has no numeric {self.metric} to compare", evidence
-            )
-        delta = current - baseline if self.direction == "higher" else baseline - current
-        evidence["delta"] = delta
+            label = non_finite_label(baseline_raw)
+            what = f"{self.metric} is {label}, nothing" if label else f"no numeric {self.metric}"
+            return RuleResult(NOT_APPLICABLE, f"Production v{production.version} has {what} to compare", evidence)
+        delta = current - baseline if direction == registry_metrics.HIGHER else baseline - current
+        evidence["delta"] = json_safe(delta)
         comparison = f"{self.metric} {current:g} vs {baseline:g} in Production v{production.version}"
         if delta >= -self.tolerance:
-            return RuleResult(PASSED, f"{comparison} (change {delta:+g}, tolerance {self.tolerance:g})", evidence)
-        return RuleResult(FAILED, f"{comparison}: worse by {-delta:g} (tolerance {self.tolerance:g})", evidence)
+            return RuleResult(PASSED, f"{comparison} (change {_signed(delta)}, tolerance {self.tolerance:g})", evidence)
+        return RuleResult(FAILED, f"{comparison}: worse by {_g(-delta)} (tolerance {self.tolerance:g})", evidence)
 
 
 class RequiredTags(Rule):
@@ -313,13 +350,22 @@ class FairnessBound(Rule):
             )
         bad = {group: value for group, value in groups.items() if as_number(value) is None}
         if bad:
-            names = ", ".join(prefix + group for group in sorted(bad))
-            return RuleResult(FAILED, f"per-group metric not a number: {names}", {"groups": groups})
+            labels = {group: non_finite_label(value) for group, value in bad.items()}
+            names = ", ".join(
+                prefix + group + (f" ({labels[group]})" if labels[group] else "") for group in sorted(bad)
+            )
+            return RuleResult(FAILED, f"per-group metric not a number: {names}", {"groups": json_safe(groups)})
         numbers = {group: as_number(value) for group, value in groups.items()}
         high, low = max(numbers, key=numbers.get), min(numbers, key=numbers.get)
-        difference = numbers[high] - numbers[low]
-        evidence = {"metric": self.metric, "value": difference, "max": self.max, "computed": True, "groups": numbers}
-        label = f"{self.metric} computed from {prefix}<group> = {difference:g} ({high} {numbers[high]:g} − {low} {numbers[low]:g})"
+        difference = numbers[high] - numbers[low]  # inf when beyond float range: fails any bound
+        evidence = {
+            "metric": self.metric,
+            "value": json_safe(difference),
+            "max": self.max,
+            "computed": True,
+            "groups": numbers,
+        }
+        label = f"{self.metric} computed from {prefix}<group> = {_g(difference)} ({high} {numbers[high]:g} − {low} {numbers[low]:g})"
         return self._verdict(difference, label, evidence)
 
     def _verdict(self, value: float, label: str, evidence: dict) -> RuleResult:

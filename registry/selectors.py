@@ -163,17 +163,22 @@ def sort_versions(versions: list[VersionRow], sort: str) -> list[VersionRow]:
     """``sort``: ``version``, ``created``, ``stage`` or ``metric:<name>``; a leading ``-`` reverses.
 
     ``metric:<name>`` with no ``-`` puts the best value first (by the metric's direction); versions
-    without the metric always come last.
+    without a finite value of the metric (missing, NaN, ∞) always come last, newest first.
     """
     descending = sort.startswith("-")
     field = sort.lstrip("-")
     if field.startswith("metric:"):
         name = field.removeprefix("metric:")
         best_first_reverse = metric_direction(name) == "higher"
-        with_value = [v for v in versions if as_number(v.metrics.get(name)) is not None]
-        without = [v for v in versions if as_number(v.metrics.get(name)) is None]
-        with_value.sort(key=lambda v: (as_number(v.metrics[name]), v.version), reverse=best_first_reverse != descending)
-        return with_value + sorted(without, key=lambda v: -v.version)
+        # NaN, ±inf and MLflow's ±1.8e308 stand-ins are not numbers to rank (NaN would not even sort).
+        scored = [(as_number(v.metrics.get(name)), v) for v in versions]
+        with_value = sorted(
+            ((number, v) for number, v in scored if number is not None),
+            key=lambda pair: (pair[0], pair[1].version),
+            reverse=best_first_reverse != descending,
+        )
+        without = sorted((v for number, v in scored if number is None), key=lambda v: -v.version)
+        return [v for _, v in with_value] + without
     if field == "created":
         key = lambda v: (v.created_at is not None, v.created_at or timezone.now(), v.version)  # noqa: E731
     elif field == "stage":

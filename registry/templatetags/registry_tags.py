@@ -7,7 +7,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from .. import links
-from ..metrics import as_number, format_metric, metric_direction
+from ..metrics import SCIENTIFIC_FROM, as_number, format_metric, metric_direction
 
 register = template.Library()
 
@@ -17,18 +17,27 @@ register.filter("metric", format_metric)
 
 @register.filter
 def signed(value) -> str:
+    """``+0.05``, ``−1,234.5``, ``+1.0e300``, ``±0``; "" for anything not a finite number (a delta that
+    overflowed to inf included)."""
     number = as_number(value)
     if number is None:
         return ""
-    return f"+{number:.4g}" if number > 0 else f"−{abs(number):.4g}" if number < 0 else "±0"
+    if number == 0:
+        return "±0"
+    return ("+" if number > 0 else "−") + format_metric(abs(number))
 
 
 @register.filter
 def percent(value) -> str:
+    """A fraction as ``+6.2%`` / ``−12.0%``, scientific when huge (``+1.0e302%``); "" if not finite."""
     number = as_number(value)
-    if number is None:
+    hundredfold = None if number is None else as_number(number * 100)
+    if hundredfold is None:
         return ""
-    return f"{number * 100:+.1f}%".replace("-", "−")
+    sign = "−" if hundredfold < 0 else "+"
+    magnitude = abs(hundredfold)
+    text = format_metric(magnitude) if magnitude >= SCIENTIFIC_FROM else f"{magnitude:,.1f}"
+    return f"{sign}{text}%"
 
 
 @register.filter
