@@ -2,17 +2,16 @@
 
 ``version_lineage`` builds nodes and edges once; the page draws them as SVG (every node a link) and
 the same URL answers JSON with ``Accept: application/json``. A version may have no run, or a run the
-mirror does not hold: the graph then simply has fewer nodes.
+mirror does not hold: the graph then simply has fewer nodes. A value that fits no portal URL (a commit
+that is not a hash, a digest with a ``/``) makes a node without a link (``url`` is "").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.urls import reverse
-
-from .links import mlflow_run_url, mlflow_version_url
-from .models import ModelVersion, RunInput
+from .links import commit_url, dataset_url, mlflow_run_url, mlflow_version_url
+from .models import ModelVersion, Run, RunInput
 
 NODE_W = 220
 NODE_H = 58
@@ -29,7 +28,7 @@ class Node:
     kind: str  # dataset, commit, run, version, stage, alias
     label: str
     detail: str
-    url: str
+    url: str  # "" when the node links nowhere
     column: int
     x: float = 0
     y: float = 0
@@ -72,11 +71,13 @@ class Lineage:
     height: int = 0
 
     def as_json(self) -> dict:
-        version, run = self.version, self.version.mirrored_run
+        version, run, logged = self.version, self.version.mirrored_run, self.version.mirrored_logged_model
         return {
             "model": version.model.name,
             "version": version.version,
             "stage": version.stage,
+            "status": version.status,
+            "status_message": version.status_message,
             "aliases": list(version.aliases),
             "url": version.get_absolute_url(),
             "run": None
@@ -88,11 +89,19 @@ class Lineage:
                 "experiment_name": run.experiment_name if run else None,
                 "run_name": run.run_name if run else None,
                 "status": run.status if run else None,
+                "lifecycle_stage": run.lifecycle_stage if run else None,
+                "experiment_lifecycle_stage": run.experiment_lifecycle_stage if run else None,
+                "gone": run.gone if run else None,
                 "params": run.params if run else {},
-                "git_commit": (run.git_commit or None) if run else None,
+                # Exactly as MLflow holds it (may be "1a2b3c4d-dirty"); only a hash has a commit page.
+                "git_commit": (run.commit or run.git_commit or None) if run else None,
+                "commit_url": (commit_url(run.git_commit) or None) if run else None,
                 "source_name": (run.source_name or None) if run else None,
                 "mlflow_url": (mlflow_run_url(run.experiment_id, run.run_id) or None) if run else None,
             },
+            "logged_model": None
+            if logged is None
+            else {"model_id": logged.model_id, "source_run_id": logged.source_run_id or None, "params": logged.params},
             "datasets": [
                 {
                     "name": i.dataset.name,
@@ -100,15 +109,36 @@ class Lineage:
                     "context": i.context,
                     "source_type": i.dataset.source_type,
                     "source": i.dataset.source,
-                    "url": reverse("registry:dataset_detail", args=[i.dataset.digest]),
+                    "url": dataset_url(i.dataset.digest) or None,
                 }
                 for i in self.inputs
             ],
             "nodes": [
-                {"id": n.id, "kind": n.kind, "label": n.label, "detail": n.detail, "url": n.url} for n in self.nodes
+                {"id": n.id, "kind": n.kind, "label": n.label, "detail": n.detail, "url": n.url or None}
+                for n in self.nodes
             ],
             "edges": [{"source": e.source.id, "target": e.target.id} for e in self.edges],
         }
+
+
+def version_status_text(version: ModelVersion) -> str:
+    """A version's status when it is not READY (``FAILED_REGISTRATION: <message>``), else ""."""
+    if version.is_ready:
+        return ""
+    return f"{version.status}: {version.status_message}" if version.status_message else version.status
+
+
+def run_lifecycle_note(run: Run | None) -> str:
+    """Why a mirrored run may no longer be what MLflow shows: "" for a live run."""
+    if run is None:
+        return ""
+    if run.gone:
+        return "run no longer in MLflow"
+    if run.lifecycle_stage == Run.DELETED:
+        return "run deleted in MLflow"
+    if run.experiment_lifecycle_stage == Run.DELETED:
+        return "experiment deleted"
+    return ""
 
 
 def _clip(text: str, limit: int) -> str:
@@ -123,7 +153,7 @@ def version_lineage(version: ModelVersion, inputs: list[RunInput]) -> Lineage:
         "version",
         "version",
         f"{model_name} v{version.version}",
-        version.status or "model version",
+        version_status_text(version) or "model version",
         version.get_absolute_url(),
         2,
     )
@@ -133,7 +163,10 @@ def version_lineage(version: ModelVersion, inputs: list[RunInput]) -> Lineage:
             "run",
             "run",
             (run.run_name or run.run_id) if run else version.run_id,
-            (f"{run.experiment_name or 'experiment ' + run.experiment_id} · {len(run.params)} params")
+            (
+                run_lifecycle_note(run)
+                or f"{run.experiment_name or 'experiment ' + run.experiment_id} · {len(run.params)} params"
+            )
             if run
             else "run not mirrored",
             (mlflow_run_url(run.experiment_id, run.run_id) if run else "")
@@ -150,18 +183,19 @@ def version_lineage(version: ModelVersion, inputs: list[RunInput]) -> Lineage:
                 "dataset",
                 dataset.name,
                 f"{dataset.digest[:12]}{' · ' + run_input.context if run_input.context else ''}",
-                reverse("registry:dataset_detail", args=[dataset.digest]),
+                dataset_url(dataset.digest),
                 0,
             )
             lineage.nodes.append(node)
             lineage.edges.append(Edge(node, run_node))
-        if run and run.git_commit:
+        shown_commit = (run.commit or run.git_commit) if run else ""
+        if shown_commit:
             commit = Node(
                 "commit",
                 "commit",
-                f"commit {run.git_commit[:10]}",
+                f"commit {shown_commit[:10]}",
                 run.source_name.rsplit("/", 1)[-1] if run.source_name else "source code",
-                reverse("registry:commit_detail", args=[run.git_commit]),
+                commit_url(run.git_commit),
                 0,
             )
             lineage.nodes.append(commit)

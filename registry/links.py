@@ -1,9 +1,10 @@
-"""Deep links into MLflow's own UI; empty strings when ``MLFLOW_UI_URL`` is not set."""
+"""Links the pages build: deep links into MLflow's own UI (empty strings when ``MLFLOW_UI_URL`` is not set),
+and portal links for values that may not fit a URL (empty strings then: the value is shown as text)."""
 
 from urllib.parse import quote
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 
 class ModelUrls:
@@ -17,6 +18,25 @@ class ModelUrls:
 
     def version(self, number: int) -> str:
         return f"{self._version_head}{int(number)}/"
+
+
+def _reverse_or_empty(view_name: str, value: str) -> str:
+    try:
+        return reverse(view_name, args=[value])
+    except NoReverseMatch:
+        return ""
+
+
+def dataset_url(digest: str) -> str:
+    """The dataset page of ``digest``, or "" when the digest cannot be a URL segment (empty, or holding a
+    ``/``: MLflow stores whatever string a client sends): such digests are shown as text."""
+    return _reverse_or_empty("registry:dataset_detail", digest)
+
+
+def commit_url(git_commit: str) -> str:
+    """The commit page of ``Run.git_commit``, or "" when the run has no hex commit (``Run.commit`` may
+    still hold a value such as ``1a2b3c4d-dirty``: shown as text)."""
+    return _reverse_or_empty("registry:commit_detail", git_commit)
 
 
 def _base() -> str:

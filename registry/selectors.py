@@ -6,11 +6,12 @@ are paginated in the database, and what a page needs for many rows comes in one 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery, TextField
+from django.db.models import Count, DateTimeField, Exists, OuterRef, Q, Subquery, TextField, Value
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce
 from django.http import Http404
@@ -19,7 +20,17 @@ from django.utils import timezone
 
 from .links import ModelUrls, mlflow_run_url
 from .metrics import as_number, format_metric, metric_direction
-from .models import Dataset, ModelVersion, RegisteredModel, Run, RunInput, StageChange, SyncRun
+from .models import (
+    READY,
+    Dataset,
+    ModelRename,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunInput,
+    StageChange,
+    SyncRun,
+)
 from .timeline import Timeline, stage_timeline
 
 MODELS_PER_PAGE = 50
@@ -91,25 +102,75 @@ def model_list_page(user, filters: dict, page_number) -> Page:
 
 
 def last_synced_at(names: list[str]) -> dict:
-    """When each model was last covered by a successful sync: a whole-registry one or its own."""
+    """When each model was last covered by a sync that wrote it: a whole-registry one or its own, succeeded,
+    or partial without this model among its ``failures``.
+
+    One query, newest first, read until every name has its time: the latest whole-registry success
+    covers everyone, so nothing older is read.
+    """
     if not names:
         return {}
-    latest = dict(
-        SyncRun.objects.filter(Q(model_name="") | Q(model_name__in=names), status=SyncRun.SUCCEEDED)
-        .values("model_name")
-        .annotate(at=Max("finished_at"))
-        .values_list("model_name", "at")
+    last_whole_success = Subquery(
+        SyncRun.objects.filter(model_name="", status=SyncRun.SUCCEEDED)
+        .order_by("-finished_at")
+        .values("finished_at")[:1]
     )
-    whole = latest.get("")
-    return {name: max(filter(None, [whole, latest.get(name)]), default=None) for name in names}
+    covering = (
+        SyncRun.objects.filter(Q(model_name="") | Q(model_name__in=names))
+        .filter(status__in=[SyncRun.SUCCEEDED, SyncRun.PARTIAL], finished_at__isnull=False)
+        .filter(
+            finished_at__gte=Coalesce(
+                last_whole_success, Value(dt.datetime.min.replace(tzinfo=dt.UTC)), output_field=DateTimeField()
+            )
+        )
+        .order_by("-finished_at")
+        .values_list("model_name", "status", "failures", "finished_at")
+    )
+    synced: dict = {}
+    for model_name, status, failures, finished_at in covering.iterator():
+        covered = [model_name] if model_name else names
+        for name in covered:
+            if name not in synced and (status == SyncRun.SUCCEEDED or name not in (failures or {})):
+                synced[name] = finished_at
+        if len(synced) == len(names):
+            break
+    return {name: synced.get(name) for name in names}
 
 
 def owner_choices():
     return list(RegisteredModel.objects.exclude(owner="").values_list("owner", flat=True).distinct().order_by("owner"))
 
 
+class ModelRenamed(Exception):
+    """The model asked for by name was renamed in MLflow: its pages now live under ``new_name``."""
+
+    def __init__(self, new_name: str):
+        super().__init__(new_name)
+        self.new_name = new_name
+
+
+def _raise_if_renamed(user, name: str) -> None:
+    """Raise ``ModelRenamed`` when ``name`` (no model has it now) was renamed to a model that exists,
+    following renames of renames (A → B → C); a cycle of renames ends the search."""
+    seen = {name}
+    current = name
+    while True:
+        rename = ModelRename.objects.filter(old_name=current).order_by("-renamed_at", "-id").first()
+        if rename is None or rename.new_name in seen:
+            return
+        current = rename.new_name
+        if RegisteredModel.objects.visible_to(user).filter(name=current).exists():
+            raise ModelRenamed(current)
+        seen.add(current)
+
+
 def model_get_for_user(user, name: str) -> RegisteredModel:
-    return get_object_or_404(RegisteredModel.objects.visible_to(user), name=name)
+    """The model named ``name``; 404, or ``ModelRenamed`` when it was renamed since."""
+    try:
+        return RegisteredModel.objects.visible_to(user).get(name=name)
+    except RegisteredModel.DoesNotExist:
+        _raise_if_renamed(user, name)
+        raise Http404("No such model in the mirror.") from None
 
 
 @dataclass
@@ -129,22 +190,44 @@ class VersionRow:
     key_values: list = field(default_factory=list)
     created_iso: str = ""
     created_text: str = ""
+    status: str = ""
+    status_message: str = ""
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status in ("", READY)
 
 
 def model_versions(model: RegisteredModel) -> list[VersionRow]:
-    """Every version of ``model`` with its run's metrics (empty without a mirrored run).
+    """Every version of ``model`` with its metrics: its run's overlaid by its LoggedModel's, as
+    ``ModelVersion.metrics`` (empty when neither is mirrored).
 
     Plain rows rather than model instances: a model page reads all of them (the chart and metric
     sorting need every version), and instantiating two ORM objects per version took most of the time.
     """
     urls = ModelUrls(model.name)
     rows = []
-    for pk, number, stage, aliases, created_at, run_id, experiment_id, metrics in model.versions.values_list(
-        "pk", "version", "stage", "aliases", "created_at", "run_id", "run__experiment_id", "run__metrics"
+    # FloatMapField's from_db_value applies to the related columns too: NaN and ±inf come back as floats.
+    for row in model.versions.values_list(
+        "pk",
+        "version",
+        "stage",
+        "aliases",
+        "created_at",
+        "run_id",
+        "run__experiment_id",
+        "run__metrics",
+        "logged_model__metrics",
+        "status",
+        "status_message",
     ):
+        pk, number, stage, aliases, created_at, run_id, experiment_id, run_metrics, logged_metrics, *status = row
         url = urls.version(number)
-        link = (metrics is not None and mlflow_run_url(experiment_id, run_id)) or f"{url}#code"
-        rows.append(VersionRow(pk, model.pk, number, stage, aliases, created_at, run_id, metrics or {}, url, link))
+        link = (run_metrics is not None and mlflow_run_url(experiment_id, run_id)) or f"{url}#code"
+        metrics = {**(run_metrics or {}), **(logged_metrics or {})}
+        version_row = VersionRow(pk, model.pk, number, stage, aliases, created_at, run_id, metrics, url, link)
+        version_row.status, version_row.status_message = status
+        rows.append(version_row)
     return rows
 
 
@@ -200,11 +283,14 @@ def model_timeline(model: RegisteredModel) -> Timeline:
 
 
 def version_get_for_user(user, name: str, version: int) -> ModelVersion:
-    return get_object_or_404(
-        ModelVersion.objects.select_related("model", "run").filter(model__in=RegisteredModel.objects.visible_to(user)),
-        model__name=name,
-        version=version,
-    )
+    """Version ``version`` of model ``name``; 404, or ``ModelRenamed`` when the model was renamed since."""
+    versions = ModelVersion.objects.select_related("model", "run", "logged_model")
+    try:
+        return versions.get(model__in=RegisteredModel.objects.visible_to(user), model__name=name, version=version)
+    except ModelVersion.DoesNotExist:
+        if not RegisteredModel.objects.visible_to(user).filter(name=name).exists():
+            _raise_if_renamed(user, name)
+        raise Http404("No such model version in the mirror.") from None
 
 
 @dataclass
@@ -226,12 +312,26 @@ class VersionReview:
     def production_run(self) -> Run | None:
         return self.production.mirrored_run if self.production else None
 
+    @property
+    def is_measured(self) -> bool:
+        """Whether the version has a mirrored run or LoggedModel: its metrics and params are known."""
+        return _is_measured(self.version)
+
+    @property
+    def is_compared(self) -> bool:
+        """Whether there is a Production version to compare with, and its metrics are known."""
+        return self.production is not None and _is_measured(self.production)
+
+
+def _is_measured(version: ModelVersion) -> bool:
+    return version.mirrored_run is not None or version.mirrored_logged_model is not None
+
 
 def version_review_for_user(user, name: str, version: int) -> VersionReview:
     model_version = version_get_for_user(user, name, version)
     # Several versions can be in Production when transitions did not archive: compare with the newest.
     production = (
-        ModelVersion.objects.select_related("run")
+        ModelVersion.objects.select_related("run", "logged_model")
         .filter(model_id=model_version.model_id, stage="Production")
         .order_by("-version")
         .first()
@@ -261,6 +361,8 @@ def _versions_of_runs(user, runs) -> object:
         )
         .select_related("model", "run")
         .defer("description", "tags", "source", "run__params", "run__metrics", "run__tags")
+        # The commit exactly as MLflow holds it, without reading every run's tags.
+        .annotate(run_commit=Cast(KeyTextTransform("mlflow.source.git.commit", "run__tags"), TextField()))
         .order_by("model__name", "-version")
     )
 
@@ -280,6 +382,12 @@ def _reverse_lineage(versions, *, stage: str, page_number) -> ReverseLineage:
         versions = versions.filter(stage=stage)
     page = Paginator(versions, REVERSE_PER_PAGE).get_page(page_number)
     return ReverseLineage(page=page, stage_counts=counts, stage=stage)
+
+
+def dataset_get_for_user(user, pk: int) -> Dataset:
+    if not user.is_authenticated:
+        raise Http404
+    return get_object_or_404(Dataset, pk=pk)
 
 
 def datasets_by_digest(user, digest: str) -> list[Dataset]:

@@ -13,5 +13,6 @@ urlpatterns = [
     path("models/<str:name>/versions/<int:version>/lineage/", views.version_lineage_view, name="version_lineage"),
     path("lineage/", views.lineage_search, name="lineage_search"),
     path("datasets/<str:digest>/", views.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:pk>/schema/", views.dataset_schema, name="dataset_schema"),
     re_path(r"^commits/(?P<prefix>[0-9a-fA-F]{4,64})/$", views.commit_detail, name="commit_detail"),
 ]

@@ -1,13 +1,15 @@
 """Review pages. Each view parses its input, calls selectors, and renders the page or, for htmx, the
 fragment named by the request's ``HX-Target`` (the page template owns it as a partial)."""
 
-from functools import partial
+import json
+from functools import partial, wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
@@ -18,6 +20,23 @@ from .forms import LineageSearchForm, ModelFilterForm, ReverseLineageForm, Versi
 from .lineage import version_lineage
 from .metrics import key_metric_names, metric_deltas, params_diff
 from .models import SyncRun
+
+
+def _follow_renames(view):
+    """A page under a model's old name (``ModelRenamed``) redirects to the same page under its new name."""
+
+    @wraps(view)
+    def wrapper(request, name, **kwargs):
+        try:
+            return view(request, name, **kwargs)
+        except selectors.ModelRenamed as renamed:
+            match = request.resolver_match
+            url = reverse(match.view_name, kwargs={**match.kwargs, "name": renamed.new_name})
+            query = request.META.get("QUERY_STRING", "")
+            # Temporary: a model of the old name may appear again.
+            return HttpResponseRedirect(f"{url}?{query}" if query else url)
+
+    return wrapper
 
 
 def _render(request, template: str, context: dict, fragments: tuple[str, ...] = ()):
@@ -51,7 +70,9 @@ def sync_now(request):
     if request.htmx:
         return render(request, "registry/sync_detail.html#status", {"sync": sync_run})
     if sync_run.is_done:
-        level = messages.SUCCESS if sync_run.status == SyncRun.SUCCEEDED else messages.ERROR
+        level = {SyncRun.SUCCEEDED: messages.SUCCESS, SyncRun.PARTIAL: messages.WARNING}.get(
+            sync_run.status, messages.ERROR
+        )
         text = f"Sync #{sync_run.pk} {sync_run.status}."
         if sync_run.error:
             text += f" {sync_run.error[:300]}"
@@ -77,6 +98,7 @@ def sync_status(request, pk):
 
 @login_required
 @require_GET
+@_follow_renames
 def model_detail(request, name):
     model = selectors.model_get_for_user(request.user, name)
     form = VersionTableForm(request.GET)
@@ -110,18 +132,22 @@ def model_detail(request, name):
 
 @login_required
 @require_GET
+@_follow_renames
 def version_detail(request, name, version):
     review = selectors.version_review_for_user(request.user, name, version)
-    run, baseline = review.run, review.production_run
+    model_version = review.version
+    baseline = review.production if review.is_compared else None
+    # Without a run or LoggedModel there is nothing of this version to compare: no rows, not all "missing".
+    measured = review.is_measured
     context = {
         "review": review,
-        "version": review.version,
-        "run": run,
+        "version": model_version,
+        "run": review.run,
+        "logged_model": model_version.mirrored_logged_model,
         "production": review.production,
         "compared": baseline is not None,
-        # Without a run there is nothing of this version to compare: no rows, rather than all "missing".
-        "deltas": metric_deltas(run.metrics, baseline.metrics if baseline else None) if run else [],
-        "params": params_diff(run.params, baseline.params if baseline else None) if run else [],
+        "deltas": metric_deltas(model_version.metrics, baseline and baseline.metrics) if measured else [],
+        "params": params_diff(model_version.params, baseline and baseline.params) if measured else [],
     }
     return render(request, "registry/version_detail.html", context)
 
@@ -132,6 +158,7 @@ def _wants_json(request) -> bool:
 
 @login_required
 @require_GET
+@_follow_renames
 def version_lineage_view(request, name, version):
     wants_json = _wants_json(request)
     try:
@@ -168,6 +195,18 @@ def dataset_detail(request, digest):
         {"datasets": datasets, "digest": digest},
         partial(selectors.versions_trained_on, request.user, datasets),
     )
+
+
+@login_required
+@require_GET
+def dataset_schema(request, pk):
+    """A dataset's whole schema as JSON: pages show only its first columns (a schema may hold ~1 MB)."""
+    dataset = selectors.dataset_get_for_user(request.user, pk)
+    try:
+        schema = json.loads(dataset.schema) if dataset.schema else None
+    except ValueError:
+        schema = dataset.schema  # not JSON: the exact text
+    return JsonResponse({"name": dataset.name, "digest": dataset.digest, "schema": schema})
 
 
 @login_required

@@ -19,3 +19,11 @@ def activity_panel(user, model_name, version=None, limit=20):
         "model_name": model_name,
         "version": version,
     }
+
+
+@register.filter
+def pairs(mapping) -> list[tuple]:
+    """``{% for k, v in event.data|pairs %}``, sorted by key: ``event.data.items`` would be
+    ``event.data["items"]`` for an event about a tag or param named ``items``. (Audit loads no other
+    app's tags; ``registry_tags.pairs`` is the same filter.)"""
+    return sorted((mapping or {}).items(), key=lambda pair: str(pair[0]))

@@ -3,10 +3,11 @@
 import json
 
 from django import template
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
 from .. import links
+from ..lineage import run_lifecycle_note, version_status_text
 from ..metrics import SCIENTIFIC_FROM, as_number, format_metric, metric_direction
 
 register = template.Library()
@@ -135,3 +136,54 @@ def get_metric(metrics: dict, name: str):
 @register.filter
 def direction(name: str) -> str:
     return metric_direction(name)
+
+
+# --- values MLflow accepts that a plain template lookup or link would mishandle -------------------
+
+
+@register.filter
+def pairs(mapping) -> list[tuple]:
+    """``{% for k, v in d|pairs %}``, sorted by key: ``d.items`` is ``d["items"]`` when a tag, param or
+    alias is named ``items`` (the template language tries a key before an attribute)."""
+    return sorted((mapping or {}).items(), key=lambda pair: str(pair[0]))
+
+
+@register.filter
+def dataset_url(digest) -> str:
+    return links.dataset_url(digest or "")
+
+
+@register.filter
+def commit_url(git_commit) -> str:
+    return links.commit_url(git_commit or "")
+
+
+LONG_TEXT_CHARS = 300
+
+
+@register.filter
+def long_text(value) -> str:
+    """A value of up to 100,000 characters (an MLflow registry tag): its first ``LONG_TEXT_CHARS``
+    characters, the whole of it one click away in a ``<details>``. Escaped here, like ``chart_points``."""
+    text = "" if value is None else str(value)
+    if len(text) <= LONG_TEXT_CHARS:
+        return text
+    return format_html(
+        '<details class="long-text"><summary>{}… <span class="muted">({} characters)</span></summary>{}</details>',
+        text[:LONG_TEXT_CHARS],
+        f"{len(text):,}",
+        text,
+    )
+
+
+SCHEMA_PREVIEW_COLUMNS = 50
+
+
+@register.filter
+def schema_preview(columns: list) -> list:
+    """The first columns of a schema (``schema_columns``): a schema may hold ~1 MB, 15,000 columns."""
+    return columns[:SCHEMA_PREVIEW_COLUMNS]
+
+
+register.filter("run_note", run_lifecycle_note)
+register.filter("version_status", version_status_text)
