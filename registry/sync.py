@@ -575,16 +575,19 @@ def _sync_model(
     events: list[PendingEvent] = []
     changes: list[StageChange] = []
     fields = {**_model_fields(data), "sync_error": "", "stale_since": None}
-    if model is not None and model.created_at is None and not existing:
-        # The row a failed first sync left to say the model is stale: this is the model's first mirror.
-        model.delete()
-        model = None
     if model is not None and not _same_incarnation(model.created_at, data.created_at):
         # Deleted and created again under the same name: the old model's history must not attach to the new one.
         _delete_model(model, counts, reason="re-created in MLflow under the same name")
         model, existing = None, {}
-    if model is None:
-        model = RegisteredModel.objects.create(name=data.name, **fields)
+    # The row a failed first sync left to say the model is stale: this sync is the model's first mirror.
+    placeholder = model is not None and model.created_at is None and not existing
+    if model is None or placeholder:
+        if placeholder:
+            for key, value in fields.items():
+                setattr(model, key, value)
+            model.save()
+        else:
+            model = RegisteredModel.objects.create(name=data.name, **fields)
         counts["models_created"] += 1
         events.append(PendingEvent(ACTOR, "registry.model_created", _model_target(data.name), {"owner": model.owner}))
         _alias_changes(data.name, {}, data.aliases, sync_run, events, changes)
