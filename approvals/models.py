@@ -174,10 +174,12 @@ class TransitionRequest(models.Model):
     # Every allowed move; services refuse anything else (tests walk the whole table).
     TRANSITIONS = {
         PENDING: {APPROVED, REJECTED, WITHDRAWN, SUPERSEDED},
-        APPROVED: {APPLYING},
+        # ``-> superseded`` from approved/failed: the version left MLflow (deleted, or its name or number re-used)
+        # before the apply claimed it; it must never be applied to whatever takes that name and number next.
+        APPROVED: {APPLYING, SUPERSEDED},
         # ``applying -> approved``: the apply task's lease ran out (worker or broker lost); the sweeper re-queues.
         APPLYING: {APPLIED, FAILED, APPROVED},
-        FAILED: {APPROVED},
+        FAILED: {APPROVED, SUPERSEDED},
         APPLIED: set(),
         REJECTED: set(),
         WITHDRAWN: set(),

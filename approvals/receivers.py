@@ -8,7 +8,7 @@ from django.dispatch import receiver
 
 from cards.models import CardRevision
 from registry.models import ModelVersion, RegisteredModel, SyncRun
-from registry.signals import model_renamed
+from registry.signals import model_renamed, versions_removed
 
 from . import services, tasks
 from .models import CheckRun, Policy, TransitionRequest, UnapprovedTransition
@@ -46,3 +46,10 @@ def follow_rename(sender, model, old_name: str, new_name: str, **kwargs):
         queryset.filter(model_name=old_name).update(model_name=new_name)
     if not Policy.objects.filter(model_name=new_name).exists():
         Policy.objects.filter(model_name=old_name).update(model_name=new_name)
+
+
+@receiver(versions_removed, sender=ModelVersion, dispatch_uid="approvals.versions_removed")
+def close_requests_of_removed_versions(sender, model_name: str, versions: list[int], reason: str, **kwargs):
+    """An open request for a version MLflow no longer has must never be applied to whatever re-uses its name
+    and number: it is superseded, in the sync's transaction."""
+    services.requests_supersede_for_removed(model_name=model_name, versions=versions, reason=reason)

@@ -768,6 +768,20 @@ def _supersede_for(change: StageChange, *, reason: str) -> list[PendingEvent]:
     return events
 
 
+def requests_supersede_for_removed(*, model_name: str, versions: list[int], reason: str) -> None:
+    """Open requests of versions that left the mirror (deleted, or name/number re-used in MLflow) are superseded."""
+    events = []
+    for request in TransitionRequest.objects.select_for_update().filter(
+        model_name=model_name,
+        version_number__in=versions,
+        status__in=(TransitionRequest.PENDING, TransitionRequest.APPROVED, TransitionRequest.FAILED),
+    ):
+        _set_status(request, TransitionRequest.SUPERSEDED)
+        request.save(update_fields=["status", "status_changed_at"])
+        events.append(PendingEvent(SYNC_ACTOR, "request.superseded", _request_target(request), {"reason": reason}))
+    record_many(events)
+
+
 def unapproved_transition_acknowledge(*, actor, unapproved: UnapprovedTransition) -> UnapprovedTransition:
     if not actor.is_superuser:
         raise PermissionDenied("only an admin may acknowledge an unapproved transition")

@@ -17,7 +17,7 @@ def run_checks(check_run_id: int) -> None:
 
 # A sync can change a checked version's content only by re-reading runs (metrics, params, tags and
 # datasets of new or unfinished runs) or by updating versions (tags, run id); otherwise nothing to do.
-CONTENT_COUNTS = ("runs_fetched", "versions_updated")
+CONTENT_COUNTS = ("runs_fetched", "versions_updated", "logged_models_stored")
 
 
 @shared_task(name="approvals.tasks.after_sync", ignore_result=True)

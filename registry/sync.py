@@ -53,7 +53,7 @@ from .models import (
     StageChange,
     SyncRun,
 )
-from .signals import model_renamed
+from .signals import model_renamed, versions_removed
 
 logger = logging.getLogger(__name__)
 ACTOR = "system:sync"
@@ -660,6 +660,12 @@ def _sync_model(
         # Before the new rows: a re-used number must not meet its predecessor in the unique index.
         ModelVersion.objects.filter(pk__in=[v.pk for v in gone]).delete()
         counts["versions_deleted"] += len(gone)
+        versions_removed.send(
+            sender=ModelVersion,
+            model_name=data.name,
+            versions=sorted(row.version for row in gone),
+            reason="version number re-used in MLflow" if replaced else "deleted in MLflow",
+        )
     ModelVersion.objects.bulk_create(new_rows, batch_size=1000)
     counts["versions_created"] += len(new_rows)
     StageChange.objects.bulk_create(changes)
@@ -727,6 +733,13 @@ def _delete_model(model: RegisteredModel, counts: Counter, reason: str = "") -> 
         data["reason"] = reason
     record_many([PendingEvent(ACTOR, "registry.model_deleted", _model_target(model.name), data)])
     model.delete()
+    if versions:
+        versions_removed.send(
+            sender=ModelVersion,
+            model_name=model.name,
+            versions=sorted(v for v, _ in versions),
+            reason=reason or "model deleted in MLflow",
+        )
     counts["models_deleted"] += 1
     counts["versions_deleted"] += len(versions)
 

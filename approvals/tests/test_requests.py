@@ -369,8 +369,23 @@ def test_the_transition_table_is_closed():
     assert all(targets <= set(ALL) for targets in table.values())
     assert all(not table[s] for s in TransitionRequest.TERMINAL)
     assert set(TransitionRequest.OPEN) | set(TransitionRequest.TERMINAL) == set(ALL)
-    # Only a pending request can end without being applied, and only through a decision or MLflow.
-    assert {s for s, targets in table.items() if "superseded" in targets} == {"pending"}
+    # A request ends without being applied only through a decision or MLflow: a stage moved outside the portal
+    # (pending), or the version left MLflow before the apply claimed it (pending, approved, failed). Never
+    # while an apply holds its claim.
+    assert {s for s, targets in table.items() if "superseded" in targets} == {"pending", "approved", "failed"}
+
+
+@pytest.mark.parametrize("status", ["pending", "approved", "failed"])
+def test_a_request_of_a_version_deleted_in_mlflow_is_superseded_not_applied_to_its_successor(
+    status, world, filed, django_capture_on_commit_callbacks
+):
+    request = put(filed, status)
+    world.client.delete_model_version("Churn", str(request.version_number))
+    with django_capture_on_commit_callbacks(execute=True):
+        sync_registry()
+    request = fresh(request)
+    assert request.status == "superseded"
+    assert AuditEvent.objects.filter(action="request.superseded", data__reason="deleted in MLflow").count() == 1
 
 
 def test_only_admins_retry(filed, owner):
