@@ -36,6 +36,8 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException, RestException  # noqa: E402
 
+from . import mlflow_rest  # noqa: E402
+
 RUN_CHUNK = 500
 VERSION_PAGE = 10_000
 MODEL_PAGE = 1_000
@@ -178,6 +180,26 @@ class RegistryClient:
         self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.calls = 0
         self._lock = threading.Lock()
+        # Over http(s), the two list reads every sync pass makes skip MlflowClient's protobuf parsing, most
+        # of their cost at 10,000 versions (docs/performance.md); same rows, same errors (mlflow_rest.py).
+        self._rest = mlflow_rest.supported(self.tracking_uri)
+
+    def _rest_pages(self, search, **kwargs) -> Iterator[dict]:
+        token = None
+        while True:
+            with self._lock:
+                self.calls += 1
+            try:
+                page = search(self.tracking_uri.rstrip("/"), page_token=token, **kwargs)
+            except mlflow_rest.RestUnavailable as exc:
+                raise MlflowUnavailable(_short(str(exc))) from exc
+            except mlflow_rest.RestRequestError as exc:
+                error = MlflowNotFound if exc.error_code == "RESOURCE_DOES_NOT_EXIST" else MlflowRequestError
+                raise error(_short(str(exc))) from exc
+            yield from page.items
+            token = page.token
+            if not token:
+                return
 
     def _call(self, method: str, *args, **kwargs):
         with self._lock:
@@ -199,6 +221,11 @@ class RegistryClient:
     # ---- reads ------------------------------------------------------------------------
     def search_models(self) -> list[ModelData]:
         """Every registered model (MLflow's own list: prompts are not in it)."""
+        if self._rest:
+            return [
+                ModelData(**row)
+                for row in self._rest_pages(mlflow_rest.search_registered_models, max_results=MODEL_PAGE)
+            ]
         return [_model_data(m) for m in self._pages("search_registered_models", max_results=MODEL_PAGE)]
 
     def get_model(self, name: str) -> ModelData | None:
@@ -217,10 +244,18 @@ class RegistryClient:
 
     def search_versions(self, name: str | None = None) -> list[VersionData]:
         filter_string, exact = name_filter(name) if name is not None else (None, True)
-        versions = [
-            _version_data(v)
-            for v in self._pages("search_model_versions", filter_string=filter_string, max_results=VERSION_PAGE)
-        ]
+        if self._rest:
+            versions = [
+                VersionData(**row)
+                for row in self._rest_pages(
+                    mlflow_rest.search_model_versions, filter_string=filter_string, max_results=VERSION_PAGE
+                )
+            ]
+        else:
+            versions = [
+                _version_data(v)
+                for v in self._pages("search_model_versions", filter_string=filter_string, max_results=VERSION_PAGE)
+            ]
         return versions if exact else [v for v in versions if v.name == name]
 
     def search_versions_since(self, since_ms: int, *, page: int = 100) -> tuple[list[VersionData], bool]:
@@ -228,9 +263,13 @@ class RegistryClient:
 
         Returns the versions and whether the read reached past the watermark (False: the list ran out first).
         """
+        if self._rest:
+            return self._rest_since(mlflow_rest.search_model_versions, VersionData, since_ms, page)
         return self._read_since("search_model_versions", _version_data, since_ms, page)
 
     def search_models_since(self, since_ms: int, *, page: int = 100) -> tuple[list[ModelData], bool]:
+        if self._rest:
+            return self._rest_since(mlflow_rest.search_registered_models, ModelData, since_ms, page)
         return self._read_since("search_registered_models", _model_data, since_ms, page)
 
     def _read_since(self, method: str, convert, since_ms: int, page: int):
@@ -244,6 +283,16 @@ class RegistryClient:
             token = batch.token
             if not token:
                 return found, False
+
+    def _rest_since(self, search, data_class, since_ms: int, page: int):
+        found = []
+        since = to_datetime(since_ms)
+        # Pages are read lazily: the generator stops asking once an older row shows.
+        for row in self._rest_pages(search, max_results=page, order_by=["last_updated_timestamp DESC"]):
+            if row["updated_at"] < since:
+                return found, True
+            found.append(data_class(**row))
+        return found, False
 
     def experiments(self) -> dict[str, tuple[str, str]]:
         """experiment id -> (name, lifecycle stage), deleted experiments included."""
