@@ -19,7 +19,8 @@ Each row is a plain dict with exactly the fields and defaults ``registry.mlflow_
 ``ModelData`` / ``VersionData`` from ``MlflowClient`` entities (plus ``status_message`` on
 versions), so that ``ModelData(**row)`` works; a field missing from the JSON gets the value
 MLflow's own proto parsing would give it (an unset timestamp is 0, i.e. 1970-01-01 UTC; an unset
-status is ``PENDING_REGISTRATION``; an unset stage ``"None"``).
+status is ``PENDING_REGISTRATION``; an unset stage ``"None"``). Prompts are left out of the models list
+and the ``mlflow.prompt.is_prompt`` tag is hidden from model tags, as MlflowClient does both.
 
 Authentication as MLflow's client does it: ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` (or
 ``~/.mlflow/credentials``) as HTTP basic, else ``MLFLOW_TRACKING_TOKEN`` as a bearer token;
@@ -51,6 +52,7 @@ VERSIONS_PATH = "/api/2.0/mlflow/model-versions/search"
 MAX_MODELS_PAGE = 1_000  # the server refuses more (handlers._search_registered_models)
 MAX_VERSIONS_PAGE = 200_000  # (handlers._search_model_versions)
 DEFAULT_VERSIONS_PAGE = 10_000
+PROMPT_TAG = "mlflow.prompt.is_prompt"
 TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "ABORTED"}
 _EPOCH = dt.datetime.fromtimestamp(0, tz=dt.UTC)
 
@@ -88,8 +90,14 @@ def search_registered_models(
     page_token: str | None = None,
     timeout: float | None = None,
 ) -> Page:
-    """One page of ``registered-models/search``: ModelData-shaped dicts and the next page token."""
-    body = _get(base_url, MODELS_PATH, filter_string, order_by, max_results, page_token, timeout)
+    """One page of ``registered-models/search``: ModelData-shaped dicts and the next page token.
+
+    Prompts (registered models tagged ``mlflow.prompt.is_prompt``) are left out as MlflowClient leaves
+    them out: it appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` to the filter
+    (``mlflow.prompt.registry_utils.add_prompt_filter_string``) unless the filter names that tag. MLflow's
+    SQL store excludes them on its own as well, on both endpoints.
+    """
+    body = _get(base_url, MODELS_PATH, without_prompts(filter_string), order_by, max_results, page_token, timeout)
     return Page([model_row(m) for m in body.get("registered_models") or ()], body.get("next_page_token") or None)
 
 
@@ -109,6 +117,14 @@ def search_model_versions(
     """
     body = _get(base_url, VERSIONS_PATH, filter_string, order_by, max_results, page_token, timeout)
     return Page([version_row(v) for v in body.get("model_versions") or ()], body.get("next_page_token") or None)
+
+
+def without_prompts(filter_string: str | None) -> str:
+    """MlflowClient's filter for ``search_registered_models`` (3.17.2), byte for byte."""
+    if PROMPT_TAG in (filter_string or ""):
+        return filter_string
+    prompt_filter = f"tag.`{PROMPT_TAG}` != 'true'"
+    return f"{filter_string} AND {prompt_filter}" if filter_string else prompt_filter
 
 
 def pages(search: Callable[..., Page], base_url: str, **kwargs) -> Iterator[Page]:
@@ -134,7 +150,8 @@ def model_row(m: dict) -> dict:
     return {
         "name": m.get("name", ""),
         "description": m.get("description") or "",
-        "tags": {t.get("key", ""): t.get("value", "") for t in m.get("tags") or ()},
+        # RegisteredModel.tags hides the prompt marker tag ("not user-facing"), whatever its value.
+        "tags": {t.get("key", ""): t.get("value", "") for t in m.get("tags") or () if t.get("key") != PROMPT_TAG},
         "aliases": {a.get("alias", ""): int(a.get("version", "")) for a in m.get("aliases") or ()},
         "created_at": _datetime(m.get("creation_timestamp")),
         "updated_at": _datetime(m.get("last_updated_timestamp")),
