@@ -18,6 +18,9 @@ off), points the portal at it with a fresh PostgreSQL database (``--database-url
   (f2) fast pass after a version tag set in MLflow (bumps no timestamp: the fast pass is not expected
        to see it), then (r2) a reconcile, which must
 
+The endpoints column shows which reader made each call: ``(rest)`` registry/mlflow_rest.py,
+``(client)`` MlflowClient (told apart by its User-Agent).
+
 MLflow calls are counted at the HTTP layer (every ``requests`` call this process makes), per endpoint,
 and compared with ``SyncRun.counts["mlflow_calls"]``. ``sync_registry`` without a ``mode`` parameter (the
 fast pass not in this tree yet): the fast-pass rows are skipped with a message and (a)/(r) run the
