@@ -22,7 +22,13 @@ def encode_float(value):
 
 
 def decode_float(value):
-    return _ENCODED.get(value, value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return _ENCODED.get(value, value)
+    # PostgreSQL's jsonb prints large numbers without an exponent (1.797e308 as 309 digits), which JSON reads
+    # back as an int: a metric is always a float in MLflow.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def encode_floats(mapping):

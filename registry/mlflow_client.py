@@ -13,6 +13,7 @@ wrong: retrying will not help).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import threading
 import warnings
@@ -39,6 +40,8 @@ from mlflow.exceptions import MlflowException, RestException  # noqa: E402
 from . import mlflow_rest  # noqa: E402
 
 RUN_CHUNK = 500
+SINCE_PAGES = (10, 100, 1000)
+SINCE_ORDER = "last_updated_timestamp DESC"
 VERSION_PAGE = 10_000
 MODEL_PAGE = 1_000
 TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "ABORTED"}
@@ -184,18 +187,21 @@ class RegistryClient:
         # of their cost at 10,000 versions (docs/performance.md); same rows, same errors (mlflow_rest.py).
         self._rest = mlflow_rest.supported(self.tracking_uri)
 
+    def _rest_call(self, search, **kwargs) -> mlflow_rest.Page:
+        with self._lock:
+            self.calls += 1
+        try:
+            return search(self.tracking_uri.rstrip("/"), **kwargs)
+        except mlflow_rest.RestUnavailable as exc:
+            raise MlflowUnavailable(_short(str(exc))) from exc
+        except mlflow_rest.RestRequestError as exc:
+            error = MlflowNotFound if exc.error_code == "RESOURCE_DOES_NOT_EXIST" else MlflowRequestError
+            raise error(_short(str(exc))) from exc
+
     def _rest_pages(self, search, **kwargs) -> Iterator[dict]:
         token = None
         while True:
-            with self._lock:
-                self.calls += 1
-            try:
-                page = search(self.tracking_uri.rstrip("/"), page_token=token, **kwargs)
-            except mlflow_rest.RestUnavailable as exc:
-                raise MlflowUnavailable(_short(str(exc))) from exc
-            except mlflow_rest.RestRequestError as exc:
-                error = MlflowNotFound if exc.error_code == "RESOURCE_DOES_NOT_EXIST" else MlflowRequestError
-                raise error(_short(str(exc))) from exc
+            page = self._rest_call(search, page_token=token, **kwargs)
             yield from page.items
             token = page.token
             if not token:
@@ -258,41 +264,45 @@ class RegistryClient:
             ]
         return versions if exact else [v for v in versions if v.name == name]
 
-    def search_versions_since(self, since_ms: int, *, page: int = 100) -> tuple[list[VersionData], bool]:
-        """Versions updated at or after ``since_ms`` (newest first), reading pages only until older ones show.
-
-        Returns the versions and whether the read reached past the watermark (False: the list ran out first).
-        """
+    def search_versions_since(self, since_ms: int) -> list[VersionData]:
+        """Versions updated at or after ``since_ms`` (newest first), reading pages only until an older one shows."""
         if self._rest:
-            return self._rest_since(mlflow_rest.search_model_versions, VersionData, since_ms, page)
-        return self._read_since("search_model_versions", _version_data, since_ms, page)
+            return self._since(self._rest_page(mlflow_rest.search_model_versions, VersionData), since_ms)
+        return self._since(self._client_page("search_model_versions", _version_data), since_ms)
 
-    def search_models_since(self, since_ms: int, *, page: int = 100) -> tuple[list[ModelData], bool]:
+    def search_models_since(self, since_ms: int) -> list[ModelData]:
         if self._rest:
-            return self._rest_since(mlflow_rest.search_registered_models, ModelData, since_ms, page)
-        return self._read_since("search_registered_models", _model_data, since_ms, page)
+            return self._since(self._rest_page(mlflow_rest.search_registered_models, ModelData), since_ms)
+        return self._since(self._client_page("search_registered_models", _model_data), since_ms)
 
-    def _read_since(self, method: str, convert, since_ms: int, page: int):
-        found, token = [], None
-        while True:
-            batch = self._call(method, max_results=page, order_by=["last_updated_timestamp DESC"], page_token=token)
-            for entity in batch:
-                if (entity.last_updated_timestamp or 0) < since_ms:
-                    return found, True
-                found.append(convert(entity))
-            token = batch.token
-            if not token:
-                return found, False
-
-    def _rest_since(self, search, data_class, since_ms: int, page: int):
-        found = []
+    def _since(self, read_page, since_ms: int) -> list:
+        """Pages grow (10, 100, then 1,000 rows): usually the first small page already reaches the watermark,
+        and a page of 100 models (each with its latest versions) is ~230 KB of JSON to build and parse."""
         since = to_datetime(since_ms)
-        # Pages are read lazily: the generator stops asking once an older row shows.
-        for row in self._rest_pages(search, max_results=page, order_by=["last_updated_timestamp DESC"]):
-            if row["updated_at"] < since:
-                return found, True
-            found.append(data_class(**row))
-        return found, False
+        found, token = [], None
+        # A burst of changes keeps reading the biggest pages until the watermark.
+        for size in itertools.chain(SINCE_PAGES, itertools.repeat(SINCE_PAGES[-1])):
+            rows, token = read_page(size, token)
+            for row in rows:
+                if row.updated_at is None or row.updated_at < since:
+                    return found
+                found.append(row)
+            if not token:
+                return found
+
+    def _client_page(self, method: str, convert):
+        def read(size, token):
+            batch = self._call(method, max_results=size, order_by=[SINCE_ORDER], page_token=token)
+            return [convert(entity) for entity in batch], batch.token
+
+        return read
+
+    def _rest_page(self, search, data_class):
+        def read(size, token):
+            page = self._rest_call(search, max_results=size, order_by=[SINCE_ORDER], page_token=token)
+            return [data_class(**row) for row in page.items], page.token
+
+        return read
 
     def experiments(self) -> dict[str, tuple[str, str]]:
         """experiment id -> (name, lifecycle stage), deleted experiments included."""

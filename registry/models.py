@@ -13,6 +13,7 @@ READY = "READY"
 MODEL_NAME_LENGTH = 256
 ALIAS_LENGTH = 256
 DATASET_CONTEXT_LENGTH = 500
+OWNER_LENGTH = 255
 
 
 class RegisteredModelQuerySet(models.QuerySet):
@@ -26,7 +27,8 @@ class RegisteredModel(models.Model):
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict)
     aliases = models.JSONField(default=dict, help_text="alias -> version number")
-    owner = models.CharField(max_length=255, blank=True, db_index=True)
+    # From the ``owner`` tag when it can be a user name (at most OWNER_LENGTH characters); see sync.owner_of.
+    owner = models.CharField(max_length=OWNER_LENGTH, blank=True, db_index=True)
     created_at = models.DateTimeField(null=True)
     updated_at = models.DateTimeField(null=True)
     # Set when the last sync of this model failed (and kept until one succeeds): pages say the mirror is stale.
@@ -130,7 +132,7 @@ class LoggedModel(models.Model):
 
     model_id = models.CharField(max_length=64, unique=True)
     experiment_id = models.CharField(max_length=64, blank=True)
-    name = models.CharField(max_length=500, blank=True)
+    name = models.TextField(blank=True)
     source_run_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=40, blank=True)
     params = models.JSONField(default=dict)

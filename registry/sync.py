@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -42,6 +43,7 @@ from .mlflow_client import (
     VersionData,
 )
 from .models import (
+    OWNER_LENGTH,
     TERMINAL_RUN_STATUSES,
     Dataset,
     LoggedModel,
@@ -143,9 +145,13 @@ def sync_registry(
 
 # ---- reading ------------------------------------------------------------------------------------
 def _read_all(client: RegistryClient) -> Snapshot:
-    models = client.search_models()
+    # The two lists at once: each is mostly the server's time building its response.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        listed_models = pool.submit(client.search_models)
+        listed_versions = pool.submit(client.search_versions)
+        models, all_versions = listed_models.result(), listed_versions.result()
     versions: dict[str, list[VersionData]] = defaultdict(list)
-    for version in client.search_versions():
+    for version in all_versions:
         versions[version.name].append(version)
     listed = {m.name for m in models}
     snapshot = Snapshot(models=models, versions=versions)
@@ -190,8 +196,8 @@ def watermarks() -> tuple[int, int]:
 def _read_changed(client: RegistryClient) -> Snapshot:
     """The fast pass: what changed since the watermarks, plus models whose last sync failed (retried)."""
     model_mark, version_mark = watermarks()
-    changed_models, _ = client.search_models_since(model_mark)
-    changed_versions, _ = client.search_versions_since(version_mark)
+    changed_models = client.search_models_since(model_mark)
+    changed_versions = client.search_versions_since(version_mark)
     mirrored = {
         (name, number): (stage, description, status, updated)
         for name, number, stage, description, status, updated in ModelVersion.objects.filter(
@@ -264,9 +270,13 @@ def _write(snapshot: Snapshot, sync_run: SyncRun, counts: Counter) -> dict[str, 
     names = {m.name for m in snapshot.models}
     mirrored = {m.name: m for m in RegisteredModel.objects.filter(name__in=names | snapshot.gone)}
     renamed = _renames(snapshot, mirrored)
-    mirrored_versions: dict[int, dict[int, ModelVersion]] = defaultdict(dict)
-    for row in ModelVersion.objects.filter(model__in=[*mirrored.values(), *renamed.values()]):
-        mirrored_versions[row.model_id][row.version] = row
+    # Plain tuples for the compare: an unchanged registry of 10,000 versions must not build 10,000 instances.
+    # Models that differ are read again, as instances, under their lock.
+    mirrored_versions: dict[int, dict[int, tuple]] = defaultdict(dict)
+    for model_id, number, *values in ModelVersion.objects.filter(
+        model__in=[*mirrored.values(), *renamed.values()]
+    ).values_list("model_id", "version", *VERSION_FIELDS):
+        mirrored_versions[model_id][number] = tuple(values)
     runs_by_model = _runs_by_model(snapshot)
 
     for data in snapshot.models:
@@ -511,18 +521,41 @@ def _store_logged_models(logged_models: list[LoggedModelData], counts: Counter) 
     counts["logged_models_stored"] += len(new_rows) + len(changed)
 
 
+def owner_of(tags: dict) -> str:
+    """The ``owner`` tag as the model's owner (a user name), or empty: a tag value longer than any user name
+    (MLflow allows 100,000 characters) names nobody; the tag itself is mirrored as it is."""
+    owner = tags.get("owner", "")
+    return owner if len(owner) <= OWNER_LENGTH else ""
+
+
 def _model_fields(model: ModelData) -> dict:
     return {
         "description": model.description,
         "tags": model.tags,
         "aliases": model.aliases,
-        "owner": model.tags.get("owner", ""),
+        "owner": owner_of(model.tags),
         "created_at": model.created_at,
         "updated_at": model.updated_at,
     }
 
 
+VERSION_FIELDS = (
+    "stage",
+    "aliases",
+    "status",
+    "status_message",
+    "run_id",
+    "logged_model_id",
+    "source",
+    "description",
+    "tags",
+    "created_at",
+    "updated_at",
+)
+
+
 def _version_fields(version: VersionData, aliases: list[str]) -> dict:
+    """The mirror's fields of one version, in ``VERSION_FIELDS`` order."""
     return {
         "stage": version.stage,
         "aliases": aliases,
@@ -546,15 +579,15 @@ def _aliases_by_version(data: ModelData) -> dict[int, list[str]]:
 
 
 def _unchanged(data: ModelData, versions: list[VersionData], model: RegisteredModel, existing: dict) -> bool:
+    """``existing``: version number -> the mirror's ``VERSION_FIELDS`` values, as a tuple."""
     if any(getattr(model, k) != v for k, v in _model_fields(data).items()):
         return False
-    if len(versions) != len(existing) or any(v.version not in existing for v in versions):
+    if len(versions) != len(existing):
         return False
     aliases = _aliases_by_version(data)
     for version in versions:
-        row = existing[version.version]
-        wanted = _version_fields(version, sorted(aliases.get(version.version, [])))
-        if any(getattr(row, k) != v for k, v in wanted.items()):
+        row = existing.get(version.version)
+        if row is None or row != tuple(_version_fields(version, sorted(aliases.get(version.version, []))).values()):
             return False
     return True
 
