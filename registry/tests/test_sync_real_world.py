@@ -33,6 +33,24 @@ def test_sql_store_infinity_stand_ins_are_kept_exactly(mlflow_store):
     assert sync_registry().status == SyncRun.SUCCEEDED
     metrics = ModelVersion.objects.get(model__name="Inf").run.metrics
     assert metrics == {"up": MAX, "down": -MAX}
+    # PostgreSQL's jsonb prints these as 309-digit integers: they must come back as floats.
+    assert all(type(value) is float for value in metrics.values())
+
+
+def test_huge_and_tiny_metrics_come_back_as_the_same_floats(mlflow_store):
+    values = {"big": 1e300, "neg": -1.5e200, "tiny": 5e-324, "small": 1.25e-300, "int_like": 3.0, "exact": 0.1}
+    mlflow_store.create_version("Extremes", metrics=values)
+    assert sync_registry().status == SyncRun.SUCCEEDED
+    metrics = ModelVersion.objects.get(model__name="Extremes").run.metrics
+    assert metrics == values and all(type(value) is float for value in metrics.values())
+
+
+def test_an_owner_tag_longer_than_a_user_name_is_mirrored_but_names_no_owner(mlflow_store):
+    mlflow_store.client.create_registered_model("LongOwner", tags={"owner": "o" * 300})
+    mlflow_store.create_version("LongOwner", metrics={"acc": 0.5})
+    assert sync_registry().status == SyncRun.SUCCEEDED
+    model = RegisteredModel.objects.get(name="LongOwner")
+    assert (model.tags["owner"], model.owner) == ("o" * 300, "")
 
 
 def test_real_infinity_round_trips_through_the_database(db):
