@@ -525,3 +525,26 @@ def test_a_second_sync_of_the_same_registry_writes_nothing(registry, empty_store
             sync_run = sync_registry()
         assert writes(queries.captured_queries) == []
         assert_mirrored(store.client, sync_run)
+
+
+def test_every_edge_value_is_mirrored_exactly_over_http_by_reconcile_and_fast_pass(tmp_path, client_in):
+    """The same registry served by a real ``mlflow server``: the lists come through the plain-JSON reader
+    (registry/mlflow_rest.py), runs and LoggedModels through MlflowClient; reconcile then a fast pass agree."""
+    from conftest import MlflowServer
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with _use_tracking_uri(uri):
+        RegistryWriter(MlflowClient(tracking_uri=uri, registry_uri=uri), tmp_path).write(KITCHEN_SINK)
+    server = MlflowServer(tmp_path).start()
+    try:
+        remote = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+        with override_settings(MLFLOW_TRACKING_URI=server.url):
+            assert_mirrored(remote, sync_registry(mode=SyncRun.RECONCILE))
+            assert_pages_answer(client_in, KITCHEN_SINK)
+            first = KITCHEN_SINK[0].name
+            remote.update_registered_model(first, description="changed over http")
+            fast = sync_registry(mode=SyncRun.FAST)
+            assert_mirrored(remote, fast)
+            assert RegisteredModel.objects.get(name=first).description == "changed over http"
+    finally:
+        server.stop()
