@@ -178,39 +178,40 @@ def test_logged_model_without_run_is_mirrored_with_its_params_and_metrics(mlflow
     assert sync_registry().counts["mlflow_calls"] == 2
 
 
-def poison(name: str):
-    """A database trigger that refuses one model's row: a value this database cannot store, made real."""
+def poison(table: str, condition: str):
+    """A database trigger that refuses some rows of ``table``: a value this database cannot store, made real.
+    ``condition`` is SQL over ``NEW``."""
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON registry_modelversion "
-                f"WHEN (SELECT name FROM registry_registeredmodel WHERE id = NEW.model_id) = '{name}' "
+                f"CREATE TRIGGER poison BEFORE INSERT ON {table} WHEN {condition} "
                 "BEGIN SELECT RAISE(ABORT, 'cannot store this value'); END"
             )
         else:
             cursor.execute(
                 "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
-                "IF (SELECT name FROM registry_registeredmodel WHERE id = NEW.model_id) = "
-                f"'{name}' THEN RAISE EXCEPTION 'cannot store this value'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+                f"IF {condition} THEN RAISE EXCEPTION 'cannot store this value'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
             )
-            cursor.execute(
-                "CREATE TRIGGER poison BEFORE INSERT ON registry_modelversion FOR EACH ROW EXECUTE FUNCTION poison()"
-            )
+            cursor.execute(f"CREATE TRIGGER poison BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION poison()")
 
 
-def unpoison():
+def unpoison(table: str):
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("DROP TRIGGER poison")
         else:
-            cursor.execute("DROP TRIGGER poison ON registry_modelversion")
+            cursor.execute(f"DROP TRIGGER poison ON {table}")
             cursor.execute("DROP FUNCTION poison()")
+
+
+BAD_MODEL = "(SELECT name FROM registry_registeredmodel WHERE id = NEW.model_id) = 'Bad'"
 
 
 def test_one_unstorable_model_fails_alone_and_is_retried(mlflow_store):
     mlflow_store.create_version("Bad", metrics={"acc": 0.5})
     mlflow_store.create_version("Good", metrics={"acc": 0.6})
-    poison("Bad")
+    poison("registry_modelversion", BAD_MODEL)
     sync_run = sync_registry()
     assert sync_run.status == SyncRun.PARTIAL
     assert list(sync_run.failures) == ["Bad"] and "cannot store this value" in sync_run.failures["Bad"]
@@ -221,7 +222,7 @@ def test_one_unstorable_model_fails_alone_and_is_retried(mlflow_store):
     # Counts are what committed: Good's model and version, nothing of Bad's.
     assert sync_run.counts["versions_created"] == 1 and sync_run.counts["models_created"] == 1
 
-    unpoison()
+    unpoison("registry_modelversion")
     retried = sync_registry(mode=SyncRun.FAST)  # the fast pass retries stale models too
     assert retried.status == SyncRun.SUCCEEDED, retried.error
     bad.refresh_from_db()
@@ -286,3 +287,18 @@ def test_model_recreated_under_the_same_name_starts_clean(mlflow_store):
     assert new.pk != old.pk
     assert ModelCard.objects.get().model_version is None  # the old card no longer claims the new version
     assert AuditEvent.objects.filter(action="registry.model_deleted", model_name="Reborn").count() == 1
+
+
+def test_one_unstorable_run_fails_only_the_model_that_needs_it(mlflow_store):
+    bad_run = mlflow_store.create_run(metrics={"acc": 0.5})
+    mlflow_store.create_version("Bad", bad_run)
+    mlflow_store.create_version("Good", metrics={"acc": 0.6})
+    poison("registry_run", f"NEW.run_id = '{bad_run}'")
+    sync_run = sync_registry()
+    assert sync_run.status == SyncRun.PARTIAL
+    assert list(sync_run.failures) == ["Bad"]
+    assert ModelVersion.objects.get(model__name="Good").mirrored_run is not None
+    assert not Run.objects.filter(run_id=bad_run).exists()
+    unpoison("registry_run")
+    assert sync_registry().status == SyncRun.SUCCEEDED
+    assert ModelVersion.objects.get(model__name="Bad").run.run_id == bad_run
