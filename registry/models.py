@@ -281,6 +281,10 @@ class SyncRun(models.Model):
     error = models.TextField(blank=True)
     # model name -> error, for each model that failed alone (status ``partial``).
     failures = models.JSONField(default=dict)
+    # The newest MLflow ``last_updated_timestamp`` (ms) this pass's lists showed, for models and for versions:
+    # the next fast pass reads back to here (sync.watermarks).
+    models_watermark = models.BigIntegerField(null=True, blank=True)
+    versions_watermark = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

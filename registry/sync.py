@@ -105,6 +105,8 @@ class Snapshot:
     runs: dict[str, tuple[RunData, str, str]] = field(default_factory=dict)  # run id -> (run, exp name, exp stage)
     missing_runs: set[str] = field(default_factory=set)  # asked for, not returned (gc'd)
     logged_models: dict[str, LoggedModelData] = field(default_factory=dict)
+    # (models, versions): newest timestamps the lists showed (ms); None for a one-model read.
+    watermarks: tuple[int, int] | None = None
 
 
 def sync_registry(
@@ -142,6 +144,8 @@ def sync_registry(
     counts["mlflow_calls"] = client.calls
     counts["runs_fetched"] = len(snapshot.runs)
     failures = _write(snapshot, sync_run, counts)
+    if snapshot.watermarks is not None:
+        sync_run.models_watermark, sync_run.versions_watermark = snapshot.watermarks
     return _finish(sync_run, counts, failures, "")
 
 
@@ -156,7 +160,7 @@ def _read_all(client: RegistryClient) -> Snapshot:
     for version in all_versions:
         versions[version.name].append(version)
     listed = {m.name for m in models}
-    snapshot = Snapshot(models=models, versions=versions)
+    snapshot = Snapshot(models=models, versions=versions, watermarks=(_newest(models), _newest(all_versions)))
     # A mirrored model missing from the list is deleted only when MLflow confirms it by name: a list that
     # came back short by mistake must never empty the mirror. One call per vanished model: cost ∝ change.
     for name in RegisteredModel.objects.exclude(name__in=listed).values_list("name", flat=True).iterator():
@@ -181,17 +185,35 @@ def _read_models(client: RegistryClient, names) -> Snapshot:
     return snapshot
 
 
-# The fast pass re-reads this much before the watermark: a change made while a pass was reading can carry
-# an older timestamp than one the same pass stored. Entries that match the mirror cost no further call.
+# Without a watermark recorded by an earlier pass (the first fast pass), the mirror's newest timestamps stand
+# in, less this much: a change made while that earlier pass was reading may be older than one it stored.
 WATERMARK_OVERLAP_MS = 10_000
 
 
+def _ms(at) -> int:
+    return int(at.timestamp() * 1000) if at else 0
+
+
+def _newest(rows) -> int:
+    return max((_ms(row.updated_at) for row in rows), default=0)
+
+
 def watermarks() -> tuple[int, int]:
-    """(models, versions): the newest MLflow ``last_updated_timestamp`` the mirror holds, in ms, less the overlap."""
+    """(models, versions), in ms: read back to here. The newest timestamps the last finished fast or reconcile
+    pass saw in its lists: a change made after a list was read carries a later timestamp, and a model that
+    failed is retried through its ``sync_error`` whatever the watermark."""
+    last = (
+        SyncRun.objects.filter(status__in=(SyncRun.SUCCEEDED, SyncRun.PARTIAL), versions_watermark__isnull=False)
+        .order_by("-id")
+        .values_list("models_watermark", "versions_watermark")
+        .first()
+    )
+    if last is not None:
+        return last[0], last[1]
     marks = []
     for query in (RegisteredModel.objects, ModelVersion.objects):
         latest = query.aggregate(at=Max("updated_at"))["at"]
-        marks.append(max(int(latest.timestamp() * 1000) - WATERMARK_OVERLAP_MS, 0) if latest else 0)
+        marks.append(max(_ms(latest) - WATERMARK_OVERLAP_MS, 0) if latest else 0)
     return marks[0], marks[1]
 
 
@@ -219,7 +241,12 @@ def _read_changed(client: RegistryClient) -> Snapshot:
     }
     names |= {m.name for m in changed_models if models.get(m.name) != (m.description, m.updated_at)}
     names |= set(RegisteredModel.objects.exclude(sync_error="").values_list("name", flat=True))
-    return _read_models(client, sorted(names))
+    snapshot = _read_models(client, sorted(names))
+    snapshot.watermarks = (
+        max(model_mark, _newest(changed_models)),
+        max(version_mark, _newest(changed_versions)),
+    )
+    return snapshot
 
 
 def _look_for_renames(client: RegistryClient, snapshot: Snapshot) -> None:
@@ -405,7 +432,9 @@ def _finish(sync_run: SyncRun, counts: Counter, failures: dict[str, str], error:
         sync_run.status = SyncRun.FAILED if error else SyncRun.SUCCEEDED
     sync_run.error = error
     sync_run.finished_at = timezone.now()
-    sync_run.save(update_fields=["counts", "failures", "error", "status", "finished_at"])
+    sync_run.save(
+        update_fields=["counts", "failures", "error", "status", "finished_at", "models_watermark", "versions_watermark"]
+    )
     return sync_run
 
 

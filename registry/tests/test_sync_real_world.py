@@ -231,12 +231,18 @@ def test_one_unstorable_model_fails_alone_and_is_retried(mlflow_store):
 
 
 def test_fast_pass_with_nothing_changed_reads_two_lists_and_writes_nothing(mlflow_store):
-    for i in range(3):
-        mlflow_store.create_version(f"M{i}", metrics={"acc": i / 10})
-    sync_registry()
-    fast = sync_registry(mode=SyncRun.FAST)
-    assert fast.status == SyncRun.SUCCEEDED
-    assert fast.counts == {"mlflow_calls": 2, "runs_fetched": 0}
+    # More versions than the first page holds, all written seconds ago: the fast pass reads back to the
+    # watermark the reconcile recorded, not to "a while before the newest row".
+    for i in range(15):
+        mlflow_store.create_version(f"M{i % 3}", metrics={"acc": i / 100})
+    reconcile = sync_registry()
+    newest = ModelVersion.objects.order_by("-updated_at").first().updated_at
+    assert reconcile.versions_watermark == int(newest.timestamp() * 1000)
+    for _ in range(2):
+        fast = sync_registry(mode=SyncRun.FAST)
+        assert fast.status == SyncRun.SUCCEEDED
+        assert fast.counts == {"mlflow_calls": 2, "runs_fetched": 0}
+        assert fast.versions_watermark == reconcile.versions_watermark
 
 
 def test_fast_pass_sees_new_versions_stage_and_description_changes(mlflow_store):
