@@ -107,6 +107,8 @@ class Snapshot:
     logged_models: dict[str, LoggedModelData] = field(default_factory=dict)
     # (models, versions): newest timestamps the lists showed (ms); None for a one-model read.
     watermarks: tuple[int, int] | None = None
+    # The mirror's rows to compare with, read while MLflow was answering (whole-registry reads only).
+    mirror: tuple[dict, dict] | None = None
 
 
 def sync_registry(
@@ -155,12 +157,16 @@ def _read_all(client: RegistryClient) -> Snapshot:
     with ThreadPoolExecutor(max_workers=2) as pool:
         listed_models = pool.submit(client.search_models)
         listed_versions = pool.submit(client.search_versions)
+        # Meanwhile, in this thread (the database connection is this thread's): what to compare them with.
+        mirror = _mirror_rows(RegisteredModel.objects.all())
         models, all_versions = listed_models.result(), listed_versions.result()
     versions: dict[str, list[VersionData]] = defaultdict(list)
     for version in all_versions:
         versions[version.name].append(version)
     listed = {m.name for m in models}
-    snapshot = Snapshot(models=models, versions=versions, watermarks=(_newest(models), _newest(all_versions)))
+    snapshot = Snapshot(
+        models=models, versions=versions, watermarks=(_newest(models), _newest(all_versions)), mirror=mirror
+    )
     # A mirrored model missing from the list is deleted only when MLflow confirms it by name: a list that
     # came back short by mistake must never empty the mirror. One call per vanished model: cost ∝ change.
     for name in RegisteredModel.objects.exclude(name__in=listed).values_list("name", flat=True).iterator():
@@ -270,9 +276,10 @@ def _look_for_renames(client: RegistryClient, snapshot: Snapshot) -> None:
 def _read_runs(client: RegistryClient, snapshot: Snapshot, *, full: bool) -> None:
     wanted = {v.run_id for versions in snapshot.versions.values() for v in versions if v.run_id}
     wanted |= {m.source_run_id for m in snapshot.logged_models.values() if m.source_run_id}
-    if not full:
-        settled = Run.objects.filter(run_id__in=wanted).filter(Q(status__in=TERMINAL_RUN_STATUSES) | Q(gone=True))
-        wanted -= set(settled.values_list("run_id", flat=True))
+    if not full and wanted:
+        # The settled runs' ids rather than ``run_id IN (10,000 ids)``: building that query cost more than this.
+        settled = Run.objects.filter(Q(status__in=TERMINAL_RUN_STATUSES) | Q(gone=True))
+        wanted -= set(settled.values_list("run_id", flat=True).iterator(chunk_size=5000))
     if not wanted:
         return
     experiments = client.experiments()
@@ -297,15 +304,11 @@ def _read_logged_models(client: RegistryClient, snapshot: Snapshot, *, full: boo
 def _write(snapshot: Snapshot, sync_run: SyncRun, counts: Counter) -> dict[str, str]:
     failures: dict[str, str] = {}
     names = {m.name for m in snapshot.models}
-    mirrored = {m.name: m for m in RegisteredModel.objects.filter(name__in=names | snapshot.gone)}
+    if snapshot.mirror is not None:
+        mirrored, mirrored_versions = snapshot.mirror
+    else:
+        mirrored, mirrored_versions = _mirror_rows(RegisteredModel.objects.filter(name__in=names | snapshot.gone))
     renamed = _renames(snapshot, mirrored)
-    # Plain tuples for the compare: an unchanged registry of 10,000 versions must not build 10,000 instances.
-    # Models that differ are read again, as instances, under their lock.
-    mirrored_versions: dict[int, dict[int, tuple]] = defaultdict(dict)
-    for model_id, number, *values in ModelVersion.objects.filter(
-        model__in=[*mirrored.values(), *renamed.values()]
-    ).values_list("model_id", "version", *VERSION_FIELDS):
-        mirrored_versions[model_id][number] = tuple(values)
     runs_by_model = _runs_by_model(snapshot)
     runs_stored = _store_all_runs(snapshot, counts)
 
@@ -361,6 +364,19 @@ def _write(snapshot: Snapshot, sync_run: SyncRun, counts: Counter) -> dict[str, 
             logger.exception("could not delete model %s from the mirror", name)
             failures[name] = _describe(exc)
     return failures
+
+
+def _mirror_rows(models) -> tuple[dict[str, RegisteredModel], dict[int, dict[int, tuple]]]:
+    """The mirrored ``models`` by name, and their versions as plain tuples of ``VERSION_FIELDS`` by model id and
+    number: an unchanged registry of 10,000 versions must not build 10,000 instances (models that differ are
+    read again, as instances, under their lock)."""
+    mirrored = {m.name: m for m in models}
+    versions: dict[int, dict[int, tuple]] = defaultdict(dict)
+    for model_id, number, *values in ModelVersion.objects.filter(model__in=list(mirrored.values())).values_list(
+        "model_id", "version", *VERSION_FIELDS
+    ):
+        versions[model_id][number] = tuple(values)
+    return mirrored, versions
 
 
 def _store_all_runs(snapshot: Snapshot, counts: Counter) -> bool:
