@@ -333,18 +333,25 @@ def _write(snapshot: Snapshot, sync_run: SyncRun, counts: Counter) -> dict[str, 
     for start in range(0, len(todo), WRITE_BATCH):
         batch_counts: Counter = Counter()
         batch_failures: dict[str, str] = {}
+        batch_events: list[PendingEvent] = []
         try:
-            # One commit per batch, a savepoint per model: a model that fails rolls back alone.
+            # One commit per batch, a savepoint per model: a model that fails rolls back alone. The audit events
+            # of the models kept are appended once per batch, in the same transaction (one chain lock, one insert).
             with transaction.atomic():
                 for data, versions, runs, logged in todo[start : start + WRITE_BATCH]:
                     model_counts: Counter = Counter()
+                    model_events: list[PendingEvent] = []
                     try:
                         with transaction.atomic():
-                            _write_model(data, versions, runs, logged, snapshot, renamed, sync_run, model_counts)
+                            _write_model(
+                                data, versions, runs, logged, snapshot, renamed, sync_run, model_counts, model_events
+                            )
                         batch_counts.update(model_counts)  # only what the savepoint kept
+                        batch_events.extend(model_events)
                     except Exception as exc:  # noqa: BLE001 - one model's failure leaves its previous mirror intact
                         logger.exception("sync of model %s failed", data.name)
                         batch_failures[data.name] = _describe(exc)
+                record_many(batch_events)
         except Exception as exc:  # noqa: BLE001 - the batch's commit itself failed: none of it was kept
             logger.exception("sync could not commit a batch of models")
             batch_counts.clear()
@@ -397,7 +404,7 @@ def _store_all_runs(snapshot: Snapshot, counts: Counter) -> bool:
     return True
 
 
-def _write_model(data, versions, runs, logged, snapshot: Snapshot, renamed: dict, sync_run, counts) -> None:
+def _write_model(data, versions, runs, logged, snapshot: Snapshot, renamed: dict, sync_run, counts, events) -> None:
     # Webhook syncs, the fast pass and reconcile may run at once: under the lock, read the rows again and
     # write against what is there now.
     _lock_model(data.name)
@@ -410,7 +417,7 @@ def _write_model(data, versions, runs, logged, snapshot: Snapshot, renamed: dict
         if origin is not None and origin.name != data.name:
             current = _rename(origin, data.name, sync_run, counts)
     existing = {row.version: row for row in current.versions.all()} if current else {}
-    _sync_model(data, versions, current, existing, sync_run, counts)
+    _sync_model(data, versions, current, existing, sync_run, counts, events)
 
 
 def _lock_model(name: str) -> None:
@@ -693,8 +700,9 @@ def _sync_model(
     existing: dict[int, ModelVersion],
     sync_run: SyncRun,
     counts: Counter,
+    events: list[PendingEvent],
 ) -> None:
-    events: list[PendingEvent] = []
+    """Write one model's mirror; its audit events are appended to ``events`` for the caller to record."""
     changes: list[StageChange] = []
     fields = {**_model_fields(data), "sync_error": "", "stale_since": None}
     if model is not None and not _same_incarnation(model.created_at, data.created_at):
@@ -792,7 +800,6 @@ def _sync_model(
     counts["versions_created"] += len(new_rows)
     StageChange.objects.bulk_create(changes)
     counts["stage_changes"] += len(changes)
-    record_many(events)
 
 
 def _model_target(name: str) -> Target:
