@@ -138,14 +138,26 @@ def sync_registry(
             snapshot = _read_all(client)
         _look_for_renames(client, snapshot)
         _read_logged_models(client, snapshot, full=full)
-        _read_runs(client, snapshot, full=full)
+        wanted = _runs_wanted(snapshot, full=full)
     except MlflowError as exc:
         logger.warning("sync failed: %s", exc)
         counts["mlflow_calls"] = client.calls
         return _finish(sync_run, counts, {}, f"MLflow unavailable or failing: {exc}")
+    # Runs are most of a first sync's reading (MLflow's search_runs), models and versions most of its writing,
+    # and versions do not need their runs stored first (no database constraint): both at once.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fetching = pool.submit(_read_runs, client, wanted)
+        failures = _write(snapshot, sync_run, counts)
+        try:
+            snapshot.runs, snapshot.missing_runs = fetching.result()
+        except MlflowError as exc:
+            # What was written stays (counted as committed); the runs, still unsettled, are read next time.
+            logger.warning("sync could not read runs: %s", exc)
+            counts["mlflow_calls"] = client.calls
+            return _finish(sync_run, counts, failures, f"MLflow unavailable or failing while reading runs: {exc}")
     counts["mlflow_calls"] = client.calls
     counts["runs_fetched"] = len(snapshot.runs)
-    failures = _write(snapshot, sync_run, counts)
+    failures.update(_write_runs(snapshot, counts))
     if snapshot.watermarks is not None:
         sync_run.models_watermark, sync_run.versions_watermark = snapshot.watermarks
     return _finish(sync_run, counts, failures, "")
@@ -273,20 +285,28 @@ def _look_for_renames(client: RegistryClient, snapshot: Snapshot) -> None:
             snapshot.gone.add(name)
 
 
-def _read_runs(client: RegistryClient, snapshot: Snapshot, *, full: bool) -> None:
+def _runs_wanted(snapshot: Snapshot, *, full: bool) -> set[str]:
+    """Run ids to read: the versions' and LoggedModels' runs that are new or unfinished (all of them with ``full``)."""
     wanted = {v.run_id for versions in snapshot.versions.values() for v in versions if v.run_id}
     wanted |= {m.source_run_id for m in snapshot.logged_models.values() if m.source_run_id}
     if not full and wanted:
         # The settled runs' ids rather than ``run_id IN (10,000 ids)``: building that query cost more than this.
         settled = Run.objects.filter(Q(status__in=TERMINAL_RUN_STATUSES) | Q(gone=True))
         wanted -= set(settled.values_list("run_id", flat=True).iterator(chunk_size=5000))
+    return wanted
+
+
+def _read_runs(client: RegistryClient, wanted: set[str]) -> tuple[dict, set[str]]:
+    """(run id -> (run, experiment name, experiment stage), ids MLflow did not return). MLflow only: this runs
+    beside the writes, in another thread, so it touches neither the database nor the snapshot."""
     if not wanted:
-        return
+        return {}, set()
     experiments = client.experiments()
+    runs = {}
     for run in client.search_runs(wanted, list(experiments)):
         name, stage = experiments.get(run.experiment_id, ("", ""))
-        snapshot.runs[run.run_id] = (run, name, stage)
-    snapshot.missing_runs = wanted - set(snapshot.runs)
+        runs[run.run_id] = (run, name, stage)
+    return runs, wanted - set(runs)
 
 
 def _read_logged_models(client: RegistryClient, snapshot: Snapshot, *, full: bool) -> None:
@@ -309,26 +329,22 @@ def _write(snapshot: Snapshot, sync_run: SyncRun, counts: Counter) -> dict[str, 
     else:
         mirrored, mirrored_versions = _mirror_rows(RegisteredModel.objects.filter(name__in=names | snapshot.gone))
     renamed = _renames(snapshot, mirrored)
-    runs_by_model = _runs_by_model(snapshot)
-    runs_stored = _store_all_runs(snapshot, counts)
+    logged_by_model = {name: logged for name, (_, logged) in _runs_by_model(snapshot).items()}
 
     todo = []
     for data in snapshot.models:
         current = mirrored.get(data.name)
         existing = mirrored_versions.get(current.pk, {}) if current else {}
         versions = snapshot.versions.get(data.name, [])
-        runs, logged = runs_by_model.get(data.name, ([], []))
-        if runs_stored:
-            runs = []
+        logged = logged_by_model.get(data.name, [])
         if (
             current is not None
             and not current.sync_error
-            and not runs
             and not logged
             and _unchanged(data, versions, current, existing)
         ):
             continue  # nothing to write: no transaction, no query
-        todo.append((data, versions, runs, logged))
+        todo.append((data, versions, logged))
 
     for start in range(0, len(todo), WRITE_BATCH):
         batch_counts: Counter = Counter()
@@ -338,14 +354,12 @@ def _write(snapshot: Snapshot, sync_run: SyncRun, counts: Counter) -> dict[str, 
             # One commit per batch, a savepoint per model: a model that fails rolls back alone. The audit events
             # of the models kept are appended once per batch, in the same transaction (one chain lock, one insert).
             with transaction.atomic():
-                for data, versions, runs, logged in todo[start : start + WRITE_BATCH]:
+                for data, versions, logged in todo[start : start + WRITE_BATCH]:
                     model_counts: Counter = Counter()
                     model_events: list[PendingEvent] = []
                     try:
                         with transaction.atomic():
-                            _write_model(
-                                data, versions, runs, logged, snapshot, renamed, sync_run, model_counts, model_events
-                            )
+                            _write_model(data, versions, logged, renamed, sync_run, model_counts, model_events)
                         batch_counts.update(model_counts)  # only what the savepoint kept
                         batch_events.extend(model_events)
                     except Exception as exc:  # noqa: BLE001 - one model's failure leaves its previous mirror intact
@@ -386,29 +400,39 @@ def _mirror_rows(models) -> tuple[dict[str, RegisteredModel], dict[int, dict[int
     return mirrored, versions
 
 
-def _store_all_runs(snapshot: Snapshot, counts: Counter) -> bool:
-    """Every run read, in one go (the common case); False if some run cannot be stored: then each model
-    stores its own runs in its own savepoint, so that run fails only the models that need it."""
-    runs = [item for group in _runs_by_model(snapshot).values() for item in group[0]]
-    unique = list({(item[0].run_id if item[0] is not None else item[1]): item for item in runs}.values())
+def _write_runs(snapshot: Snapshot, counts: Counter) -> dict[str, str]:
+    """Store the runs read, all in one go when they can be; else model by model, each in its own savepoint, so
+    that a run the database refuses fails only the models that need it (they are marked stale and retried)."""
+    by_model = {name: runs for name, (runs, _) in _runs_by_model(snapshot).items() if runs}
+    unique = list({(i[0].run_id if i[0] is not None else i[1]): i for runs in by_model.values() for i in runs}.values())
     if not unique:
-        return True
+        return {}
     run_counts: Counter = Counter()
     try:
         with transaction.atomic():
             _store_runs(unique, snapshot.missing_runs, run_counts)
+        counts.update(run_counts)
+        return {}
     except Exception:  # noqa: BLE001 - retried model by model
         logger.warning("storing this sync's runs together failed; storing them model by model", exc_info=True)
-        return False
-    counts.update(run_counts)
-    return True
+    failures = {}
+    for name, runs in sorted(by_model.items()):
+        run_counts = Counter()
+        try:
+            with transaction.atomic():
+                _store_runs(runs, snapshot.missing_runs, run_counts)
+            counts.update(run_counts)
+        except Exception as exc:  # noqa: BLE001 - one model's runs fail that model alone
+            logger.exception("could not store the runs of model %s", name)
+            failures[name] = _describe(exc)
+            _mark_stale(name, failures[name])
+    return failures
 
 
-def _write_model(data, versions, runs, logged, snapshot: Snapshot, renamed: dict, sync_run, counts, events) -> None:
+def _write_model(data, versions, logged, renamed: dict, sync_run, counts, events) -> None:
     # Webhook syncs, the fast pass and reconcile may run at once: under the lock, read the rows again and
     # write against what is there now.
     _lock_model(data.name)
-    _store_runs(runs, snapshot.missing_runs, counts)
     _store_logged_models(logged, counts)
     current = RegisteredModel.objects.filter(name=data.name).first()
     origin = renamed.get(data.name)
