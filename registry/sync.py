@@ -120,7 +120,8 @@ def sync_registry(
     mode: str | None = None,
 ) -> SyncRun:
     """Run one sync and return its SyncRun: ``succeeded``, ``partial`` (some models failed alone, named in
-    ``failures``) or ``failed`` (MLflow unreadable: nothing written)."""
+    ``failures``) or ``failed`` (MLflow unreadable: nothing written, or, failing while reading runs, only the
+    models and versions written before, as ``counts`` say)."""
     mode = mode or (SyncRun.MODEL if model_name else SyncRun.RECONCILE)
     if sync_run is None:
         sync_run = SyncRun.objects.create(model_name=model_name or "", full=full, trigger=trigger[:40], mode=mode)
