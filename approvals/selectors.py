@@ -180,7 +180,7 @@ def open_request_for_version(version: ModelVersion) -> TransitionRequest | None:
 def request_get_for_user(user, pk: int) -> TransitionRequest:
     return get_object_or_404(
         requests_visible_to(user)
-        .select_related("requested_by", "version__model", "version__run")
+        .select_related("requested_by", "version__model", "version__run", "version__logged_model")
         .prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))),
         pk=pk,
     )
@@ -249,14 +249,16 @@ def request_page(user, request: TransitionRequest, *, with_details: bool = True)
         page.approve_refusal = "checks failing: fix what they report, then they run again"
     if with_details and version is not None:
         page.production = (
-            ModelVersion.objects.select_related("run")
+            ModelVersion.objects.select_related("run", "logged_model")
             .filter(model_id=version.model_id, stage="Production")
             .exclude(pk=version.pk)
             .order_by("-version")
             .first()
         )
-        run, baseline = version.mirrored_run, page.production.mirrored_run if page.production else None
-        page.deltas = metric_deltas(run.metrics, baseline.metrics if baseline else None) if run else []
+        # What the version was measured at: its run's metrics overlaid by its LoggedModel's (unmeasured: no rows).
+        production = page.production
+        baseline = production.metrics if production is not None and production.is_measured else None
+        page.deltas = metric_deltas(version.metrics, baseline) if version.is_measured else []
     return page
 
 

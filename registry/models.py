@@ -215,6 +215,11 @@ class ModelVersion(models.Model):
             return None
 
     @property
+    def is_measured(self) -> bool:
+        """Whether the version has a mirrored run or LoggedModel: its metrics and params are known."""
+        return self.mirrored_run is not None or self.mirrored_logged_model is not None
+
+    @property
     def is_ready(self) -> bool:
         return self.status in ("", READY)
 

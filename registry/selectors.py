@@ -315,16 +315,12 @@ class VersionReview:
     @property
     def is_measured(self) -> bool:
         """Whether the version has a mirrored run or LoggedModel: its metrics and params are known."""
-        return _is_measured(self.version)
+        return self.version.is_measured
 
     @property
     def is_compared(self) -> bool:
         """Whether there is a Production version to compare with, and its metrics are known."""
-        return self.production is not None and _is_measured(self.production)
-
-
-def _is_measured(version: ModelVersion) -> bool:
-    return version.mirrored_run is not None or version.mirrored_logged_model is not None
+        return self.production is not None and self.production.is_measured
 
 
 def version_review_for_user(user, name: str, version: int) -> VersionReview:

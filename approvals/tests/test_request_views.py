@@ -200,6 +200,15 @@ class TestRequestPage:
         assert '<label for="id_comment_body">' in html
         assert "Withdraw request" not in html
 
+    def test_deltas_include_the_loggedmodel_metrics(self, client, reviewer, filed):
+        from registry.tests.mirror_factories import make_logged_model
+
+        logged = make_logged_model(metrics={"holdout_auc": 0.88})
+        ModelVersion.objects.filter(pk=filed.version_id).update(logged_model=logged.model_id)
+        client.force_login(reviewer)
+        html = client.get(page_url(filed)).content.decode()
+        assert "holdout_auc" in html and "0.88" in html
+
     def test_the_requester_sees_why_they_cannot_review_and_may_withdraw(self, client, owner, filed):
         client.force_login(owner)
         assert "you requested this: someone else must review it" in client.get(page_url(filed)).content.decode()
