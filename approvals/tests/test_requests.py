@@ -398,9 +398,11 @@ def test_only_admins_retry(filed, owner):
 # --- out-of-band transitions ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", ["reconcile", "fast", "model"])
 def test_a_transition_made_directly_in_mlflow_is_detected_on_the_next_sync(
-    world, owner, reviewers, admin_user, django_capture_on_commit_callbacks
+    mode, world, owner, reviewers, admin_user, django_capture_on_commit_callbacks
 ):
+    """Whichever pass sees it: reconcile, the fast pass (stage changes bump timestamps) or a one-model sync."""
     lead = User.objects.create_user("leo-lead", email="leo@example.com")
     lead.groups.add(Group.objects.get_or_create(name="ml-leads")[0])
     admin_user.email = "ada@example.com"
@@ -411,7 +413,10 @@ def test_a_transition_made_directly_in_mlflow_is_detected_on_the_next_sync(
 
     world.transition("Churn", 2, "Production", archive=True)  # behind the portal's back
     with django_capture_on_commit_callbacks(execute=True):
-        sync_registry()
+        if mode == "model":
+            sync_registry(model_name="Churn")
+        else:
+            sync_registry(mode=mode)
 
     from approvals.models import UnapprovedTransition
 
