@@ -33,7 +33,7 @@ def card_revised(sender, instance: CardRevision, created: bool, **kwargs):
 
 
 def _recheck_card_version(card_id: int) -> None:
-    version = ModelVersion.objects.select_related("model", "run").filter(card=card_id).first()
+    version = ModelVersion.objects.select_related("model", "run", "logged_model").filter(card=card_id).first()
     if version is not None:
         services.checks_on_card_revision(version)
 

@@ -24,7 +24,10 @@ def check_run_get_for_user(user, pk: int) -> CheckRun:
     """A check run of a version the user may see; runs of deleted versions stay readable by name."""
     visible = RegisteredModel.objects.visible_to(user).values("name")
     return get_object_or_404(
-        CheckRun.objects.filter(model_name__in=visible).select_related("version__model", "version__run"), pk=pk
+        CheckRun.objects.filter(model_name__in=visible).select_related(
+            "version__model", "version__run", "version__logged_model"
+        ),
+        pk=pk,
     )
 
 

@@ -154,7 +154,9 @@ def check_run_execute(check_run_id: int) -> CheckRun | None:
     )
     if not claimed:
         return None
-    check_run = CheckRun.objects.select_related("version__model", "version__run").get(pk=check_run_id)
+    check_run = CheckRun.objects.select_related("version__model", "version__run", "version__logged_model").get(
+        pk=check_run_id
+    )
     results, error = [], ""
     if check_run.version is None:
         error = f"{check_run.model_name} v{check_run.version_number} is no longer in the registry"
@@ -229,7 +231,9 @@ def checks_after_sync(*, model_name: str = "") -> list[CheckRun]:
     # Ids grow with creation time: the highest id per version is its latest run.
     latest_ids = runs.values("version_id").annotate(latest=Max("id")).values("latest")
     queued = []
-    for check_run in CheckRun.objects.filter(pk__in=latest_ids).select_related("version__model", "version__run"):
+    for check_run in CheckRun.objects.filter(pk__in=latest_ids).select_related(
+        "version__model", "version__run", "version__logged_model"
+    ):
         version = check_run.version
         if check_run.is_stale_against(version_content_digest(version)):
             queued.append(checks_rerun_for(version, actor=WORKER))
@@ -419,7 +423,7 @@ def review_submit(*, actor, request: TransitionRequest, decision: str, comment: 
 
 
 def _request_version(request: TransitionRequest) -> ModelVersion:
-    version = ModelVersion.objects.select_related("model", "run").filter(pk=request.version_id).first()
+    version = ModelVersion.objects.select_related("model", "run", "logged_model").filter(pk=request.version_id).first()
     if version is None:
         raise RequestConflict(f"{request.model_name} v{request.version_number} is no longer in the registry")
     return version

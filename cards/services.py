@@ -177,7 +177,9 @@ def card_publish(*, revision: CardRevision) -> CardPublication:
     if publication.status in (CardPublication.PUBLISHED, CardPublication.SUPERSEDED):
         return publication
     card = revision.card
-    version = ModelVersion.objects.select_related("model", "run").filter(pk=card.model_version_id).first()
+    version = (
+        ModelVersion.objects.select_related("model", "run", "logged_model").filter(pk=card.model_version_id).first()
+    )
     if version is None:
         return card_publication_fail(revision=revision, reason="the model version is no longer in the registry")
     if card.revisions.filter(number__gt=revision.number).exists():
