@@ -82,12 +82,8 @@ class VersionFacts:
     @cached_property
     def staging_entered_at(self):
         change = (
-            StageChange.objects.filter(
-                model_name=self.model_name,
-                version=self.version.version,
-                kind=StageChange.KIND_STAGE,
-                to_value="Staging",
-            )
+            StageChange.objects.of_version(self.version)
+            .filter(kind=StageChange.KIND_STAGE, to_value="Staging")
             .order_by("-seen_at", "-id")
             .first()
         )

@@ -31,6 +31,9 @@ class RegisteredModel(models.Model):
     owner = models.CharField(max_length=OWNER_LENGTH, blank=True, db_index=True)
     created_at = models.DateTimeField(null=True)
     updated_at = models.DateTimeField(null=True)
+    # When sync first mirrored this model (this incarnation: a model re-created under the same name gets a new
+    # row). Stage history is kept by name; what was seen before belongs to an earlier model of that name.
+    mirrored_since = models.DateTimeField(null=True, blank=True)
     # Set when the last sync of this model failed (and kept until one succeeds): pages say the mirror is stale.
     sync_error = models.TextField(blank=True)
     stale_since = models.DateTimeField(null=True, blank=True)
@@ -182,6 +185,8 @@ class ModelVersion(models.Model):
         related_name="versions",
     )
     status_message = models.TextField(blank=True)
+    # When sync first mirrored this version (a number MLflow re-used gets a new row): see RegisteredModel.
+    mirrored_since = models.DateTimeField(null=True, blank=True)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict)
     created_at = models.DateTimeField(null=True)
@@ -236,6 +241,17 @@ class ModelVersion(models.Model):
         return {**(run.params if run else {}), **(logged.params if logged else {})}
 
 
+class StageChangeQuerySet(models.QuerySet):
+    def of_model(self, model: RegisteredModel):
+        """This model's history: by name, without what an earlier model of the same name went through."""
+        changes = self.filter(model_name=model.name)
+        return changes.filter(seen_at__gte=model.mirrored_since) if model.mirrored_since else changes
+
+    def of_version(self, version: ModelVersion):
+        changes = self.filter(model_name=version.model.name, version=version.version)
+        return changes.filter(seen_at__gte=version.mirrored_since) if version.mirrored_since else changes
+
+
 class StageChange(models.Model):
     """A stage or alias change of one version, as seen by sync (MLflow keeps no such history).
 
@@ -255,6 +271,8 @@ class StageChange(models.Model):
     mlflow_timestamp = models.DateTimeField(null=True)
     seen_at = models.DateTimeField(auto_now_add=True)
     sync_run = models.ForeignKey("SyncRun", null=True, on_delete=models.SET_NULL, related_name="changes")
+
+    objects = StageChangeQuerySet.as_manager()
 
     class Meta:
         ordering = ["seen_at", "id"]

@@ -274,7 +274,7 @@ def sort_versions(versions: list[VersionRow], sort: str) -> list[VersionRow]:
 
 def model_timeline(model: RegisteredModel) -> Timeline:
     """The stage history, each interval with the ``.url`` of its version."""
-    timeline = stage_timeline(StageChange.objects.filter(model_name=model.name), now=timezone.now())
+    timeline = stage_timeline(StageChange.objects.of_model(model), now=timezone.now())
     urls = ModelUrls(model.name)
     for lane in timeline.lanes:
         for interval in lane.intervals:
@@ -338,7 +338,7 @@ def version_review_for_user(user, name: str, version: int) -> VersionReview:
         version=model_version,
         production=production,
         inputs=version_inputs(model_version),
-        history=list(StageChange.objects.filter(model_name=name, version=model_version.version)),
+        history=list(StageChange.objects.of_version(model_version)),
     )
 
 

@@ -737,6 +737,7 @@ def _sync_model(
     # The row a failed first sync left to say the model is stale: this sync is the model's first mirror.
     placeholder = model is not None and model.created_at is None and not existing
     if model is None or placeholder:
+        fields["mirrored_since"] = timezone.now()
         if placeholder:
             for key, value in fields.items():
                 setattr(model, key, value)
@@ -774,7 +775,7 @@ def _sync_model(
             replaced.append(row)
             row = None
         if row is None:
-            new_rows.append(ModelVersion(model=model, version=version.version, **wanted))
+            new_rows.append(ModelVersion(model=model, version=version.version, mirrored_since=timezone.now(), **wanted))
             events.append(
                 PendingEvent(
                     ACTOR, "registry.version_created", target, {"stage": version.stage, "run_id": version.run_id}

@@ -11,7 +11,16 @@ from django.db import connection
 from audit.models import AuditEvent
 from cards.models import ModelCard
 from registry.fields import decode_floats
-from registry.models import LoggedModel, ModelRename, ModelVersion, RegisteredModel, Run, RunInput, SyncRun
+from registry.models import (
+    LoggedModel,
+    ModelRename,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    RunInput,
+    StageChange,
+    SyncRun,
+)
 from registry.sync import commit_key, sync_registry
 
 pytestmark = pytest.mark.django_db
@@ -281,7 +290,7 @@ def test_rename_in_mlflow_moves_the_model_and_its_portal_data(mlflow_store):
 
 
 def test_model_recreated_under_the_same_name_starts_clean(mlflow_store):
-    mlflow_store.create_version("Reborn", metrics={"acc": 0.5})
+    mlflow_store.create_version("Reborn", metrics={"acc": 0.5}, stage="Production")
     sync_registry()
     old = RegisteredModel.objects.get(name="Reborn")
     old_version = old.versions.get()
@@ -293,6 +302,10 @@ def test_model_recreated_under_the_same_name_starts_clean(mlflow_store):
     assert new.pk != old.pk
     assert ModelCard.objects.get().model_version is None  # the old card no longer claims the new version
     assert AuditEvent.objects.filter(action="registry.model_deleted", model_name="Reborn").count() == 1
+    # The old model's stage history stays (by name) but is not the new one's.
+    assert StageChange.objects.filter(model_name="Reborn", to_value="Production").count() == 1
+    assert not StageChange.objects.of_model(new).exists()
+    assert not StageChange.objects.of_version(new.versions.get()).exists()
 
 
 def test_one_unstorable_run_fails_only_the_model_that_needs_it(mlflow_store):
