@@ -24,16 +24,18 @@ def sync_run_start(*, actor, model_name: str = "") -> SyncRun:
     limit cannot still be running (its worker died): it no longer blocks a new sync.
     """
     limit = timezone.now() - dt.timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 900))
+    # "Sync now" is a reconcile (it alone sees deletions and tag changes): a fast pass running does not count.
+    mode = SyncRun.MODEL if model_name else SyncRun.RECONCILE
     with transaction.atomic():
         running = (
             SyncRun.objects.select_for_update()
-            .filter(status=SyncRun.RUNNING, model_name=model_name, started_at__gte=limit)
+            .filter(status=SyncRun.RUNNING, model_name=model_name, mode=mode, started_at__gte=limit)
             .order_by("-started_at")
             .first()
         )
         if running is not None:
             return running
-        sync_run = SyncRun.objects.create(model_name=model_name, trigger=f"user:{actor.get_username()}"[:40])
+        sync_run = SyncRun.objects.create(model_name=model_name, mode=mode, trigger=f"user:{actor.get_username()}"[:40])
         transaction.on_commit(lambda: _queue(sync_run.pk, model_name))
     sync_run.refresh_from_db()
     return sync_run

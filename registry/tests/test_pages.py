@@ -219,6 +219,14 @@ def test_a_second_click_while_syncing_reuses_the_running_sync(client_in, django_
     assert SyncRun.objects.count() == 2
 
 
+def test_a_running_fast_pass_does_not_stand_in_for_sync_now(client_in, django_capture_on_commit_callbacks):
+    SyncRun.objects.create(mode=SyncRun.FAST, trigger="beat")  # running: sees no deletions or tag changes
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        client_in.post("/sync/", HTTP_HX_REQUEST="true")
+    assert len(callbacks) == 1
+    assert SyncRun.objects.filter(mode=SyncRun.RECONCILE, status=SyncRun.RUNNING).count() == 1
+
+
 def _forget_broker_connections(app):
     # Drop, do not close: a closed pool stays referenced by producers and fails later tests.
     app._pool = None
