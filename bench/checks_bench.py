@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
+from portal_db import fresh_database  # noqa: E402
+
 EXTRA_RULES = [
     {
         "id": "fairness",
@@ -46,19 +48,6 @@ EXTRA_RULES = [
     },
     {"id": "f1", "type": "metric_threshold", "metric": "f1", "op": ">=", "value": 0.8},
 ]
-
-
-def fresh_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        Path(url.split("sqlite:///", 1)[1]).unlink(missing_ok=True)
-        return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        con.execute(f'CREATE DATABASE "{name}"')
 
 
 @contextmanager

@@ -57,6 +57,7 @@ WORK = OUT / "freshness"
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 warnings.filterwarnings("ignore", category=FutureWarning)
+from portal_db import fresh_database  # noqa: E402
 
 KINDS = ("tag", "alias", "version", "stage")
 WEBHOOK_KINDS = ("tag", "alias", "version")
@@ -139,19 +140,6 @@ def summary(values: list[float]) -> dict:
         "max": round(max(values), 3),
         "min": round(min(values), 3),
     }
-
-
-def fresh_database(url: str) -> None:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-        return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        con.execute(f'CREATE DATABASE "{name}"')
 
 
 def wait_http(url: str, ok, timeout: float, processes: Processes, what: str) -> None:

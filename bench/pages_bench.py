@@ -43,6 +43,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import build_registry  # noqa: E402
+from portal_db import fresh_database  # noqa: E402
 
 PY = sys.executable
 BIG = build_registry.SPEC["big_model"]
@@ -60,16 +61,6 @@ def manage(env: dict, *args: str, capture: bool = False) -> str:
         [PY, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT, check=True, capture_output=capture, text=True
     )
     return result.stdout if capture else ""
-
-
-def fresh_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        con.execute(f'CREATE DATABASE "{name}"')
 
 
 def mirrored_versions(url: str) -> list[tuple[str, int]]:

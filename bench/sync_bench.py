@@ -41,6 +41,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 import build_registry  # noqa: E402
 import requests  # noqa: E402
+from portal_db import fresh_database  # noqa: E402
 
 HTTP_CALLS = [0]
 _request = requests.Session.request
@@ -72,16 +73,6 @@ def measure(label: str, func, *, profile: Path | None = None) -> dict:
     }
     print(f"  {label}: {seconds:.2f} s, {row['mlflow_calls']} MLflow calls", flush=True)
     return row
-
-
-def fresh_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        con.execute(f'CREATE DATABASE "{name}"')
 
 
 def bare_batched_read(client, chunk: int, *, runs: bool = True) -> dict:

@@ -49,6 +49,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 
 import build_registry  # noqa: E402
 import requests  # noqa: E402
+from portal_db import fresh_database  # noqa: E402
 
 CALLS: Counter = Counter()  # (endpoint path, "client" | "rest") -> HTTP requests
 _request = requests.Session.request
@@ -88,19 +89,6 @@ def median_row(label: str, func, repeat: int) -> dict:
     row["label"] = label
     row["all_seconds"] = [r["seconds"] for r in rows]
     return row
-
-
-def fresh_database(url: str) -> None:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-        return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        con.execute(f'CREATE DATABASE "{name}"')
 
 
 def bare_read(url: str, client, *, rest: bool, chunk: int = 500) -> dict:
