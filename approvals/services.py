@@ -755,35 +755,27 @@ def unapproved_transitions_detect(sync_run: SyncRun) -> list[UnapprovedTransitio
 
 def _supersede_for(change: StageChange, *, reason: str) -> list[PendingEvent]:
     """Pending requests of a version whose stage or alias moved under them no longer hold."""
-    events = []
-    for request in TransitionRequest.objects.select_for_update().filter(
-        model_name=change.model_name, version_number=change.version, status=TransitionRequest.PENDING
-    ):
-        _set_status(request, TransitionRequest.SUPERSEDED)
-        request.save(update_fields=["status", "status_changed_at"])
-        events.append(
-            PendingEvent(
-                SYNC_ACTOR,
-                "request.superseded",
-                _request_target(request),
-                {"reason": reason},
-            )
-        )
-    return events
+    return _supersede(
+        model_name=change.model_name, versions=[change.version], statuses=[TransitionRequest.PENDING], reason=reason
+    )
 
 
 def requests_supersede_for_removed(*, model_name: str, versions: list[int], reason: str) -> None:
     """Open requests of versions that left the mirror (deleted, or name/number re-used in MLflow) are superseded."""
+    statuses = [TransitionRequest.PENDING, TransitionRequest.APPROVED, TransitionRequest.FAILED]
+    record_many(_supersede(model_name=model_name, versions=versions, statuses=statuses, reason=reason))
+
+
+def _supersede(*, model_name: str, versions: list[int], statuses: list[str], reason: str) -> list[PendingEvent]:
+    """Supersede the requests of these versions in these states, under row locks; their audit events, to record."""
     events = []
     for request in TransitionRequest.objects.select_for_update().filter(
-        model_name=model_name,
-        version_number__in=versions,
-        status__in=(TransitionRequest.PENDING, TransitionRequest.APPROVED, TransitionRequest.FAILED),
+        model_name=model_name, version_number__in=versions, status__in=statuses
     ):
         _set_status(request, TransitionRequest.SUPERSEDED)
         request.save(update_fields=["status", "status_changed_at"])
         events.append(PendingEvent(SYNC_ACTOR, "request.superseded", _request_target(request), {"reason": reason}))
-    record_many(events)
+    return events
 
 
 def unapproved_transition_acknowledge(*, actor, unapproved: UnapprovedTransition) -> UnapprovedTransition:

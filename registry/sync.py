@@ -411,7 +411,7 @@ def _write_runs(snapshot: Snapshot, counts: Counter) -> dict[str, str]:
     run_counts: Counter = Counter()
     try:
         with transaction.atomic():
-            _store_runs(unique, snapshot.missing_runs, run_counts)
+            _store_runs(unique, run_counts)
         counts.update(run_counts)
         return {}
     except Exception:  # noqa: BLE001 - retried model by model
@@ -421,7 +421,7 @@ def _write_runs(snapshot: Snapshot, counts: Counter) -> dict[str, str]:
         run_counts = Counter()
         try:
             with transaction.atomic():
-                _store_runs(runs, snapshot.missing_runs, run_counts)
+                _store_runs(runs, run_counts)
             counts.update(run_counts)
         except Exception as exc:  # noqa: BLE001 - one model's runs fail that model alone
             logger.exception("could not store the runs of model %s", name)
@@ -535,32 +535,33 @@ def _differs(row, fields: dict, float_maps=("metrics",)) -> list[str]:
     ]
 
 
-def _store_runs(runs: list, missing: set[str], counts: Counter) -> None:
+def _new_and_changed(model, key: str, existing: dict, wanted: dict[str, dict]) -> tuple[list, list]:
+    """The rows to insert and the rows to update (only those that differ) so that each key's row holds its fields."""
+    new_rows, changed = [], []
+    for value, fields in wanted.items():
+        row = existing.get(value)
+        if row is None:
+            new_rows.append(model(**{key: value}, **fields))
+        elif _differs(row, fields):
+            for name, field_value in fields.items():
+                setattr(row, name, field_value)
+            changed.append(row)
+    return new_rows, changed
+
+
+def _store_runs(runs: list, counts: Counter) -> None:
     """``runs``: (run data, experiment name, experiment stage) tuples, or (None, run id) for a run MLflow
     no longer returns (gc'd): kept as ``gone`` so no sync asks for it again."""
     if not runs:
         return
-    ids = [item[0].run_id if item[0] is not None else item[1] for item in runs]
-    existing = {r.run_id: r for r in Run.objects.filter(run_id__in=ids)}
-    new_rows, changed = [], []
+    wanted = {}
     for item in runs:
         if item[0] is None:
-            row = existing.get(item[1])
-            if row is None:
-                new_rows.append(Run(run_id=item[1], gone=True))
-            elif not row.gone:
-                row.gone = True
-                changed.append(row)
-            continue
-        run, experiment_name, experiment_stage = item
-        fields = _run_fields(run, experiment_name, experiment_stage)
-        row = existing.get(run.run_id)
-        if row is None:
-            new_rows.append(Run(run_id=run.run_id, **fields))
-        elif _differs(row, fields):
-            for key, value in fields.items():
-                setattr(row, key, value)
-            changed.append(row)
+            wanted[item[1]] = {"gone": True}
+        else:
+            wanted[item[0].run_id] = _run_fields(*item)
+    existing = {r.run_id: r for r in Run.objects.filter(run_id__in=list(wanted))}
+    new_rows, changed = _new_and_changed(Run, "run_id", existing, wanted)
     # ``ignore_conflicts``: a run shared by two models may be stored by a concurrent sync of the other one.
     Run.objects.bulk_create(new_rows, batch_size=1000, ignore_conflicts=True)
     Run.objects.bulk_update(changed, RUN_FIELDS, batch_size=500)
@@ -626,17 +627,9 @@ def _logged_model_fields(logged: LoggedModelData) -> dict:
 def _store_logged_models(logged_models: list[LoggedModelData], counts: Counter) -> None:
     if not logged_models:
         return
-    existing = {m.model_id: m for m in LoggedModel.objects.filter(model_id__in=[m.model_id for m in logged_models])}
-    new_rows, changed = [], []
-    for logged in logged_models:
-        fields = _logged_model_fields(logged)
-        row = existing.get(logged.model_id)
-        if row is None:
-            new_rows.append(LoggedModel(model_id=logged.model_id, **fields))
-        elif _differs(row, fields):
-            for key, value in fields.items():
-                setattr(row, key, value)
-            changed.append(row)
+    wanted = {logged.model_id: _logged_model_fields(logged) for logged in logged_models}
+    existing = {m.model_id: m for m in LoggedModel.objects.filter(model_id__in=list(wanted))}
+    new_rows, changed = _new_and_changed(LoggedModel, "model_id", existing, wanted)
     LoggedModel.objects.bulk_create(new_rows, ignore_conflicts=True)
     LoggedModel.objects.bulk_update(changed, LOGGED_MODEL_FIELDS)
     counts["logged_models_stored"] += len(new_rows) + len(changed)
