@@ -11,7 +11,6 @@ from registry.models import ModelVersion, RegisteredModel, SyncRun
 from registry.signals import model_renamed, versions_removed
 
 from . import services, tasks
-from .models import CheckRun, Policy, TransitionRequest, UnapprovedTransition
 
 
 @receiver(post_save, sender=SyncRun, dispatch_uid="approvals.after_sync")
@@ -40,12 +39,8 @@ def _recheck_card_version(card_id: int) -> None:
 
 @receiver(model_renamed, sender=RegisteredModel, dispatch_uid="approvals.model_renamed")
 def follow_rename(sender, model, old_name: str, new_name: str, **kwargs):
-    """Requests, check runs, out-of-band findings and the model's own policy follow a rename in MLflow
-    (in the sync's transaction). A policy already written for the new name is kept, not overwritten."""
-    for queryset in (CheckRun.objects, TransitionRequest.objects, UnapprovedTransition.objects):
-        queryset.filter(model_name=old_name).update(model_name=new_name)
-    if not Policy.objects.filter(model_name=new_name).exists():
-        Policy.objects.filter(model_name=old_name).update(model_name=new_name)
+    """In the sync's transaction: what approvals keeps by model name moves with a rename in MLflow."""
+    services.model_rename_follow(old_name=old_name, new_name=new_name)
 
 
 @receiver(versions_removed, sender=ModelVersion, dispatch_uid="approvals.versions_removed")

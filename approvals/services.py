@@ -778,6 +778,15 @@ def _supersede(*, model_name: str, versions: list[int], statuses: list[str], rea
     return events
 
 
+def model_rename_follow(*, old_name: str, new_name: str) -> None:
+    """Requests, check runs, out-of-band findings and the model's own policy follow a model renamed in MLflow.
+    A policy already written for the new name is kept, not overwritten."""
+    for queryset in (CheckRun.objects, TransitionRequest.objects, UnapprovedTransition.objects):
+        queryset.filter(model_name=old_name).update(model_name=new_name)
+    if not Policy.objects.filter(model_name=new_name).exists():
+        Policy.objects.filter(model_name=old_name).update(model_name=new_name)
+
+
 def unapproved_transition_acknowledge(*, actor, unapproved: UnapprovedTransition) -> UnapprovedTransition:
     if not actor.is_superuser:
         raise PermissionDenied("only an admin may acknowledge an unapproved transition")

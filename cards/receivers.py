@@ -5,10 +5,10 @@ from django.dispatch import receiver
 from registry.models import RegisteredModel
 from registry.signals import model_renamed
 
-from .models import ModelCard
+from . import services
 
 
 @receiver(model_renamed, sender=RegisteredModel, dispatch_uid="cards.model_renamed")
 def follow_rename(sender, model, old_name: str, new_name: str, **kwargs):
     """Cards are keyed by the model's name beside their link: a rename in MLflow moves them with it."""
-    ModelCard.objects.filter(model_name=old_name).update(model_name=new_name)
+    services.cards_follow_rename(old_name=old_name, new_name=new_name)

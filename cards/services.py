@@ -249,3 +249,8 @@ def card_publication_retry(*, actor, version, revision: CardRevision) -> CardPub
         ).update(status=CardPublication.PENDING, queued_at=timezone.now())
         transaction.on_commit(lambda: tasks.publish_revision.delay(revision.pk))
     return CardPublication.objects.get(revision=revision)
+
+
+def cards_follow_rename(*, old_name: str, new_name: str) -> None:
+    """Cards keep the model's name beside their link to it: a model renamed in MLflow takes them along."""
+    ModelCard.objects.filter(model_name=old_name).update(model_name=new_name)

@@ -244,7 +244,7 @@ def _read_changed(client: RegistryClient) -> Snapshot:
     mirrored = {
         (name, number): (stage, description, status, updated)
         for name, number, stage, description, status, updated in ModelVersion.objects.filter(
-            Q(model__name__in={v.name for v in changed_versions})
+            model__name__in={v.name for v in changed_versions}
         ).values_list("model__name", "version", "stage", "description", "status", "updated_at")
     }
     names = {

@@ -8,6 +8,7 @@ import sys
 import pytest
 from django.db import connection
 
+from approvals.models import Policy
 from audit.models import AuditEvent
 from cards.models import ModelCard
 from registry.fields import decode_floats
@@ -276,6 +277,7 @@ def test_rename_in_mlflow_moves_the_model_and_its_portal_data(mlflow_store):
     model = RegisteredModel.objects.get(name="churn-old")
     version = model.versions.get()
     ModelCard.objects.create(model_name="churn-old", version=1, run_id=version.run_id, model_version=version)
+    Policy.objects.create(model_name="churn-old", rules={})
     mlflow_store.client.rename_registered_model("churn-old", "churn-new")
 
     sync_run = sync_registry(mode=SyncRun.FAST)  # the fast pass sees it (a rename bumps timestamps)
@@ -284,6 +286,7 @@ def test_rename_in_mlflow_moves_the_model_and_its_portal_data(mlflow_store):
     assert (renamed.pk, renamed.name) == (model.pk, "churn-new")
     assert renamed.versions.get().pk == version.pk
     assert ModelCard.objects.get().model_name == "churn-new"
+    assert Policy.objects.filter(model_name="churn-new").exists()  # the model's own policy follows it
     assert ModelRename.objects.get().old_name == "churn-old"
     assert AuditEvent.objects.filter(action="registry.model_renamed", model_name="churn-new").count() == 1
     assert not AuditEvent.objects.filter(action="registry.model_deleted").exists()
