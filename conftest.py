@@ -110,10 +110,50 @@ def static_files_without_manifest(settings):
     }
 
 
+# --- personas: the people every permission is about ------------------------------------------------
+
+
+def member(username: str, *groups: str):
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username)
+    for name in groups:
+        user.groups.add(Group.objects.get_or_create(name=name)[0])
+    return user
+
+
 @pytest.fixture
-def outsider(django_user_model):
+def owner(db):
+    """Owner of the models the factories build (``RegisteredModel.owner``), in no group."""
+    return member("olga-owner")
+
+
+@pytest.fixture
+def reviewer_a(db):
+    from registry_portal.roles import REVIEWERS
+
+    return member("rita-reviewer", REVIEWERS)
+
+
+@pytest.fixture
+def reviewer_b(db):
+    from registry_portal.roles import REVIEWERS
+
+    return member("rob-reviewer", REVIEWERS)
+
+
+@pytest.fixture
+def lead(db):
+    """An ML lead: reads every audit event, may run checks; not a reviewer."""
+    from registry_portal.roles import ML_LEADS
+
+    return member("lena-lead", ML_LEADS)
+
+
+@pytest.fixture
+def outsider(db):
     """A signed-in user in no group and owner of nothing."""
-    return django_user_model.objects.create_user("otto-outsider")
+    return member("otto-outsider")
 
 
 @pytest.fixture

@@ -1,0 +1,29 @@
+"""Who is who, in one place: the groups the portal's permissions name, its system actors, and "admin".
+
+Every app's ``access.py`` asks these; no other module spells a group name, a system actor or the
+admin test. ``audit`` imports this too, so it lives in the project package, not in an app.
+"""
+
+REVIEWERS = "reviewers"
+ML_LEADS = "ml-leads"
+OWNERS = "owners"
+
+SYSTEM_SYNC = "system:sync"
+SYSTEM_WORKER = "system:worker"
+SYSTEM_WEBHOOK = "system:mlflow-webhook"
+SYSTEM_ACTORS = (SYSTEM_SYNC, SYSTEM_WORKER, SYSTEM_WEBHOOK)
+
+
+def is_admin(user) -> bool:
+    """The portal's one definition of an admin: a signed-in superuser (``is_staff`` alone only opens Django admin)."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_superuser)
+
+
+def in_group(user, *names: str) -> bool:
+    """Whether a signed-in ``user`` belongs to any of the groups ``names``."""
+    return bool(getattr(user, "is_authenticated", False)) and user.groups.filter(name__in=names).exists()
+
+
+def is_owner(user, model) -> bool:
+    """Owners of a model: ``RegisteredModel.owner`` (from MLflow's ``owner`` tag) is their user name."""
+    return bool(getattr(user, "is_authenticated", False)) and bool(model.owner) and model.owner == user.get_username()

@@ -1,0 +1,197 @@
+"""Every mutating view × every persona → the status the portal answers, and pages offer exactly what is allowed.
+
+Written before issue 13 moved the permission checks into each app's ``access.py``; it pins who may do
+what so the move cannot change it. Each case starts from the same world (built by ``world``) and POSTs
+valid input, so a refusal can only come from the permission check. Tasks queued on commit never run
+here (the test transaction never commits): the matrix is about the decision, not the work after it.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from approvals.models import TransitionRequest, UnapprovedTransition
+from cards.models import CardPublication, CardRevision, ModelCard
+from registry.models import ModelVersion, RegisteredModel
+
+PERSONAS = ("anonymous", "outsider", "owner", "reviewer_a", "reviewer_b", "lead", "admin")
+OK = "ok"  # the action happened: a redirect back (or the fragment, for preview)
+
+
+@dataclass
+class World:
+    users: dict
+    open_request: TransitionRequest
+    failed_request: TransitionRequest
+    unapproved: UnapprovedTransition
+    card_revision: CardRevision
+
+
+@pytest.fixture
+def world(owner, reviewer_a, reviewer_b, lead, outsider, admin_user) -> World:
+    model = RegisteredModel.objects.create(name="churn", owner=owner.username)
+    versions = {
+        number: ModelVersion.objects.create(model=model, version=number, stage=stage)
+        for number, stage in ((1, "Production"), (2, "Staging"), (3, "None"), (4, "None"))
+    }
+    common = {"model_name": "churn", "justification": "better", "requested_by": owner, "required_approvals": 2}
+    open_request = TransitionRequest.objects.create(
+        version=versions[2], version_number=2, from_stage="Staging", to_stage="Production", **common
+    )
+    failed_request = TransitionRequest.objects.create(
+        version=versions[3],
+        version_number=3,
+        from_stage="None",
+        to_stage="Staging",
+        status=TransitionRequest.FAILED,
+        **common,
+    )
+    unapproved = UnapprovedTransition.objects.create(
+        model_name="churn",
+        version_number=1,
+        kind="stage",
+        from_value="Staging",
+        to_value="Production",
+        seen_at=timezone.now(),
+    )
+    card = ModelCard.objects.create(model_name="churn", version=4, model_version=versions[4])
+    revision = CardRevision.objects.create(card=card, number=1, author=owner.username, summary="first", sections={})
+    CardPublication.objects.create(revision=revision, status=CardPublication.FAILED, error="MLflow was down")
+    users = {
+        "outsider": outsider,
+        "owner": owner,
+        "reviewer_a": reviewer_a,
+        "reviewer_b": reviewer_b,
+        "lead": lead,
+        "admin": admin_user,
+    }
+    return World(users, open_request, failed_request, unapproved, revision)
+
+
+def _actions(w: World) -> dict:
+    """name → (url, POST data, who may): who is the set of personas the action is allowed for."""
+    everyone = set(PERSONAS) - {"anonymous"}
+    return {
+        "sync_now": (reverse("registry:sync_now"), {}, everyone),
+        "check_run_start": (
+            reverse("approvals:check_run_start", args=["churn", 3]),
+            {"stage": "Staging"},
+            {"owner", "reviewer_a", "reviewer_b", "lead", "admin"},
+        ),
+        "request_create": (
+            reverse("approvals:request_create", args=["churn", 4]),
+            {"to_stage": "Staging", "justification": "it is better"},
+            {"owner", "admin"},
+        ),
+        "review_approve": (
+            reverse("approvals:review_submit", args=[w.open_request.pk]),
+            {"decision": "approve", "comment": ""},
+            {"reviewer_a", "reviewer_b"},
+        ),
+        "review_reject": (
+            reverse("approvals:review_submit", args=[w.open_request.pk]),
+            {"decision": "reject", "comment": "not yet"},
+            {"reviewer_a", "reviewer_b"},
+        ),
+        "request_withdraw": (
+            reverse("approvals:request_withdraw", args=[w.open_request.pk]),
+            {},
+            {"owner", "admin"},
+        ),
+        "request_retry": (reverse("approvals:request_retry", args=[w.failed_request.pk]), {}, {"admin"}),
+        "request_comment": (
+            reverse("approvals:request_comment", args=[w.open_request.pk]),
+            {"body": "a thought"},
+            everyone,
+        ),
+        "unapproved_acknowledge": (
+            reverse("approvals:unapproved_acknowledge", args=[w.unapproved.pk]),
+            {},
+            {"admin"},
+        ),
+        "card_section_edit": (
+            reverse("cards:section_edit", args=["churn", 4, "intended_use"]),
+            {"text": "Primary use: churn.", "summary": "use", "base_revision": w.card_revision.pk},
+            {"owner", "admin"},
+        ),
+        "card_preview": (reverse("cards:preview", args=["churn", 4]), {"text": "*hi*"}, {"owner", "admin"}),
+        "card_publish_again": (reverse("cards:publish_again", args=["churn", 4]), {}, {"owner", "admin"}),
+    }
+
+
+ACTIONS = (
+    "sync_now",
+    "check_run_start",
+    "request_create",
+    "review_approve",
+    "review_reject",
+    "request_withdraw",
+    "request_retry",
+    "request_comment",
+    "unapproved_acknowledge",
+    "card_section_edit",
+    "card_preview",
+    "card_publish_again",
+)
+
+
+def _sign_in(client, world: World, persona: str):
+    if persona != "anonymous":
+        client.force_login(world.users[persona])
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("action", ACTIONS)
+def test_every_mutating_view_answers_each_persona_as_pinned(client, world, action, persona):
+    url, data, allowed = _actions(world)[action]
+    assert set(_actions(world)) == set(ACTIONS)
+    response = _sign_in(client, world, persona).post(url, data)
+    if persona == "anonymous":
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+    elif persona in allowed:
+        assert response.status_code in (200, 302), response.content[:500]
+        if response.status_code == 302:
+            assert not response["Location"].startswith(reverse("login"))
+    else:
+        assert response.status_code == 403, (response.status_code, response.content[:500])
+
+
+def _offered(html: str, url: str) -> bool:
+    return f'action="{url}"' in html or f'href="{url}"' in html
+
+
+# page → the actions whose form or link that page carries when the persona may use it
+PAGES = {
+    "request_page_open": (lambda w: w.open_request.get_absolute_url(), ("review_approve", "request_withdraw")),
+    "request_page_failed": (lambda w: w.failed_request.get_absolute_url(), ("request_retry",)),
+    "checks_panel": (lambda w: reverse("approvals:version_checks", args=["churn", 3]), ("check_run_start",)),
+    "request_form": (lambda w: reverse("approvals:request_create", args=["churn", 4]), ("request_create",)),
+    "card_page": (
+        lambda w: reverse("cards:card_detail", args=["churn", 4]),
+        ("card_section_edit", "card_publish_again"),
+    ),
+    "model_page": (lambda w: reverse("registry:model_detail", args=["churn"]), ("unapproved_acknowledge",)),
+    "model_list": (lambda w: reverse("registry:model_list"), ("sync_now",)),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", [p for p in PERSONAS if p != "anonymous"])
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_offer_exactly_what_the_persona_may_do(client, world, page, persona):
+    """The page can never offer what the service refuses, nor hide what it allows."""
+    url_of, actions = PAGES[page]
+    response = _sign_in(client, world, persona).get(url_of(world))
+    html = response.content.decode()
+    if response.status_code == 403:
+        offered = {name: False for name in actions}
+    else:
+        assert response.status_code == 200, response.status_code
+        offered = {name: _offered(html, _actions(world)[name][0]) for name in actions}
+    expected = {name: persona in _actions(world)[name][2] for name in actions}
+    assert offered == expected
