@@ -151,7 +151,17 @@ class LoggedModel(models.Model):
 
 class ModelVersionQuerySet(models.QuerySet):
     def in_stage(self, stage):
-        return self.filter(stage=stage)
+        """Versions in ``stage``, newest first: ``.first()`` is *the* version in that stage.
+
+        Transitions made outside the portal without archiving can leave several versions in one stage;
+        the newest is the one that counts (the one pages compare with, and rules read).
+        """
+        return self.filter(stage=stage).order_by("-version")
+
+    def production_of(self, model_id: int, *, exclude_pk: int | None = None):
+        """The model's Production version (the newest, see ``in_stage``) with what comparing it needs, or None."""
+        versions = self.filter(model_id=model_id).in_stage("Production").select_related("run", "logged_model")
+        return (versions.exclude(pk=exclude_pk) if exclude_pk else versions).first()
 
 
 class ModelVersion(models.Model):
