@@ -125,14 +125,26 @@ SYNC = {}
 
 
 def load_sync(path: str | None):
-    """The portal's ``registry.sync``, or a copy of it at ``path`` (to measure a proposed change)."""
+    """The portal's ``registry.sync``, or a copy of it at ``path`` (to measure a proposed change): a copy of the
+    package (its directory, or its ``__init__.py``) or a single-module version of it (a ``.py`` file)."""
     if not path:
         from registry import sync as module
     else:
         import importlib.util
 
-        spec = importlib.util.spec_from_file_location("registry._sync_candidate", path)
+        location = Path(path)
+        if location.is_dir():
+            location = location / "__init__.py"
+        name = "registry._sync_candidate"
+        if location.name == "__init__.py":
+            # A package: its submodules (``.read``, ``.write``...) are found in its directory.
+            spec = importlib.util.spec_from_file_location(
+                name, location, submodule_search_locations=[str(location.parent)]
+            )
+        else:
+            spec = importlib.util.spec_from_file_location(name, location)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # for the package's ``from .read import ...`` to find their parent
         spec.loader.exec_module(module)
     SYNC["sync_registry"] = module.sync_registry
     return module
@@ -150,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/portal_syncbench")
     parser.add_argument("--naive-sample", type=int, default=1000, help="versions timed for (c); 0 = all 10,000")
     parser.add_argument("--profile", action="store_true", help="cProfile (a) into bench/out/sync_full.prof")
-    parser.add_argument("--sync-impl", metavar="PATH", help="time this copy of registry/sync.py instead")
+    parser.add_argument(
+        "--sync-impl", metavar="PATH", help="time this copy of registry/sync/ (or its __init__.py) instead"
+    )
     parser.add_argument("--out", default="sync_bench.json", help="result file name under bench/out/")
     args = parser.parse_args(argv)
 
