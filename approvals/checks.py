@@ -16,7 +16,7 @@ from functools import cached_property
 from django.utils import timezone
 
 from cards.completeness import version_card_completeness
-from cards.services import latest_revision
+from cards.models import CardRevision
 from registry.models import ModelVersion, StageChange
 
 from .digest import digest_of, run_datasets, version_content
@@ -60,7 +60,7 @@ class VersionFacts:
 
     @cached_property
     def card_revision(self):
-        return latest_revision(self.version)
+        return CardRevision.objects.latest_for(self.version)
 
     @cached_property
     def card_completeness(self):
@@ -72,12 +72,7 @@ class VersionFacts:
 
     @cached_property
     def production_version(self) -> ModelVersion | None:
-        return (
-            ModelVersion.objects.filter(model_id=self.version.model_id, stage="Production")
-            .select_related("run", "logged_model")
-            .order_by("-version")
-            .first()
-        )
+        return ModelVersion.objects.production_of(self.version.model_id)
 
     @cached_property
     def staging_entered_at(self):

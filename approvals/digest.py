@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from cards.services import latest_revision
+from cards.models import CardRevision
 
 PORTAL_TAG_PREFIXES = ("approval.", "model_card.")
 
@@ -62,5 +62,7 @@ def digest_of(content: dict) -> str:
 def version_content_digest(version) -> str:
     """sha256 of the version's judged content (see the module docstring); two or three queries."""
     return digest_of(
-        version_content(version, datasets=run_datasets(version.mirrored_run), card_revision=latest_revision(version))
+        version_content(
+            version, datasets=run_datasets(version.mirrored_run), card_revision=CardRevision.objects.latest_for(version)
+        )
     )

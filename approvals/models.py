@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from .digest import version_content_digest
 from .rules import STAGES, PolicyErrors, validate_stages
 
 STAGE_CHOICES = [(stage, stage) for stage in STAGES]
@@ -122,9 +123,6 @@ class CheckRun(models.Model):
     @property
     def is_stale(self) -> bool:
         """The version's content (run data, version tags, card revision) changed since this run."""
-        # Imported here: the digest reads cards, whose services import MLflow; models load before apps are ready.
-        from .digest import version_content_digest
-
         return self.version is None or self.is_stale_against(version_content_digest(self.version))
 
 

@@ -13,6 +13,8 @@ from django.core.mail import send_mail
 from django.db.models import Q
 from django.urls import reverse
 
+from registry_portal import roles
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,7 +38,7 @@ def _send(subject: str, body: str, recipients: list[str]) -> int:
 
 def request_created(request) -> int:
     """Tell the reviewers there is a request to review, with its link."""
-    recipients = [e for e in group_emails("reviewers") if e != request.requested_by.email]
+    recipients = [e for e in group_emails(roles.REVIEWERS) if e != request.requested_by.email]
     subject = f"[Registry Portal] Review: {request.model_name} v{request.version_number} → {request.to_stage}"
     body = (
         f"{request.requested_by.get_username()} asks to move {request.model_name} version "
@@ -60,4 +62,4 @@ def unapproved_transitions(found) -> int:
         "Sync saw these stage or alias changes in MLflow with no approved portal request behind them:\n\n"
         f"{lines}\n\nModel pages:\n{links}\n"
     )
-    return _send(subject, body, group_emails("ml-leads", staff=True))
+    return _send(subject, body, group_emails(roles.ML_LEADS, staff=True))

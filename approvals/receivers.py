@@ -9,6 +9,7 @@ from django.dispatch import receiver
 from cards.models import CardRevision
 from registry.models import ModelVersion, RegisteredModel, SyncRun
 from registry.signals import model_renamed, versions_removed
+from registry_portal import roles
 
 from . import services, tasks
 
@@ -34,7 +35,7 @@ def card_revised(sender, instance: CardRevision, created: bool, **kwargs):
 def _recheck_card_version(card_id: int) -> None:
     version = ModelVersion.objects.select_related("model", "run", "logged_model").filter(card=card_id).first()
     if version is not None:
-        services.checks_on_card_revision(version)
+        services.check_run_rerun(actor=roles.SYSTEM_WORKER, version=version)
 
 
 @receiver(model_renamed, sender=RegisteredModel, dispatch_uid="approvals.model_renamed")
@@ -47,4 +48,4 @@ def follow_rename(sender, model, old_name: str, new_name: str, **kwargs):
 def close_requests_of_removed_versions(sender, model_name: str, versions: list[int], reason: str, **kwargs):
     """An open request for a version MLflow no longer has must never be applied to whatever re-uses its name
     and number: it is superseded, in the sync's transaction."""
-    services.requests_supersede_for_removed(model_name=model_name, versions=versions, reason=reason)
+    services.transition_requests_supersede_for_removed(model_name=model_name, versions=versions, reason=reason)

@@ -10,14 +10,20 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from registry.access import Refusal
 from registry.metrics import metric_deltas
 from registry.models import ModelVersion, RegisteredModel
+from registry_portal import roles
 
-from . import services
+from . import access
 from .digest import version_content_digest
 from .models import CheckResult, CheckRun, Review, TransitionRequest, UnapprovedTransition
 from .rules import STAGES
-from .services import check_run_permitted, next_stage
+
+
+def next_stage(version: ModelVersion) -> str | None:
+    """Where ``version`` goes next on the way to Production (None from Production or Archived)."""
+    return {"None": "Staging", "Staging": "Production"}.get(version.stage)
 
 
 def check_run_get_for_user(user, pk: int) -> CheckRun:
@@ -44,7 +50,7 @@ def checks_panel(version: ModelVersion, user) -> dict:
         "check_run": latest,
         "results": list(latest.results.all()) if latest else [],
         "is_stale": bool(latest and latest.is_stale_against(version_content_digest(version))),
-        "can_run": check_run_permitted(user, version),
+        "can_run": access.check_run_refusal(user, version) is None,
         "stages": STAGES,
         "default_stage": latest.stage if latest else (next_stage(version) or "Production"),
     }
@@ -95,7 +101,7 @@ def with_review_counts(requests):
 def _waiting_for(user) -> Q:
     """Pending requests ``user`` may review now: a reviewer, not the requester, with no fresh review
     (a stale approval, given before the content changed, means waiting again)."""
-    in_reviewers = get_user_model().objects.filter(pk=user.pk, groups__name=services.REVIEWER_GROUP)
+    in_reviewers = get_user_model().objects.filter(pk=user.pk, groups__name=roles.REVIEWERS)
     return (
         Q(status=TransitionRequest.PENDING)
         & ~Q(requested_by_id=user.pk)
@@ -176,6 +182,27 @@ def unacknowledged_by_model(model_name: str = "") -> dict[str, list[UnapprovedTr
     return found
 
 
+def quorum(request: TransitionRequest, digest: str) -> list[Review]:
+    """The approvals that count: fresh (given against ``digest``), by distinct eligible reviewers."""
+    reviews = request.reviews.select_related("reviewer").prefetch_related("reviewer__groups")
+    return [
+        r
+        for r in reviews
+        if r.is_approval
+        and not r.is_stale_against(digest)
+        and r.reviewer_id != request.requested_by_id
+        and r.reviewer.is_active
+        and any(g.name == roles.REVIEWERS for g in r.reviewer.groups.all())
+    ]
+
+
+def checks_for(request: TransitionRequest, version: ModelVersion, digest: str) -> CheckRun | None:
+    """The latest check run of the version against the request's stage for this very content."""
+    return (
+        CheckRun.objects.filter(version=version, stage=request.to_stage, content_digest=digest).order_by("-id").first()
+    )
+
+
 def open_request_for_version(version: ModelVersion) -> TransitionRequest | None:
     return TransitionRequest.objects.open().for_version(version).select_related("requested_by").first()
 
@@ -199,7 +226,7 @@ class RequestPage:
     reviews: list[Review]
     fresh_approvals: int
     check_run: CheckRun | None
-    review_refusal: str
+    review_refusal: Refusal | None
     approve_refusal: str
     can_withdraw: bool
     can_retry: bool
@@ -226,38 +253,33 @@ class RequestPage:
 
 
 def request_page(user, request: TransitionRequest, *, with_details: bool = True) -> RequestPage:
-    """The request page's state for ``user``; ``with_details`` adds the metric deltas vs Production."""
+    """The request page's state for ``user``; ``with_details`` adds the metric deltas vs Production.
+
+    What ``user`` may do here is ``approvals.access``'s answer, the one the services enforce.
+    """
     version = request.version
     digest = version_content_digest(version) if version is not None else ""
     reviews = list(request.reviews.all())
     for review in reviews:
         review.stale = review.is_stale_against(digest)
-    check_run = services.checks_for(request, version, digest) if version is not None else None
-    refusal = services.review_refusal(user, request, current_digest=digest)
-    if version is None and not refusal:
-        refusal = f"{request.model_name} v{request.version_number} is no longer in the registry"
+    check_run = checks_for(request, version, digest) if version is not None else None
+    refusal = access.review_refusal(user, request, current_digest=digest)
     page = RequestPage(
         request=request,
         version=version,
         digest=digest,
         reviews=reviews,
-        fresh_approvals=len(services.quorum(request, digest)) if version is not None else 0,
+        fresh_approvals=len(quorum(request, digest)) if version is not None else 0,
         check_run=check_run,
         review_refusal=refusal,
         approve_refusal="",
-        can_withdraw=request.is_pending and (user.pk == request.requested_by_id or user.is_superuser),
-        can_retry=request.status == TransitionRequest.FAILED and user.is_superuser,
+        can_withdraw=access.withdraw_refusal(user, request) is None,
+        can_retry=access.retry_refusal(user, request) is None,
     )
-    if not refusal and page.checks_state == "failing":
+    if refusal is None and page.checks_state == "failing":
         page.approve_refusal = "checks failing: fix what they report, then they run again"
     if with_details and version is not None:
-        page.production = (
-            ModelVersion.objects.select_related("run", "logged_model")
-            .filter(model_id=version.model_id, stage="Production")
-            .exclude(pk=version.pk)
-            .order_by("-version")
-            .first()
-        )
+        page.production = ModelVersion.objects.production_of(version.model_id, exclude_pk=version.pk)
         # What the version was measured at: its run's metrics overlaid by its LoggedModel's (unmeasured: no rows).
         production = page.production
         baseline = production.metrics if production is not None and production.is_measured else None

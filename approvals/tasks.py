@@ -1,4 +1,8 @@
-"""Check runs happen in workers. Tasks take ids, re-fetch, and exit quietly when there is nothing to do."""
+"""Check runs happen in workers. Tasks take ids, re-fetch, and exit quietly when there is nothing to do.
+
+Thin: each calls a service. Services queue these by name (``services._common.queue``), never importing
+this module, so the two never import each other.
+"""
 
 from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
@@ -12,7 +16,7 @@ from . import services
 
 @shared_task(name="approvals.tasks.run_checks", ignore_result=True)
 def run_checks(check_run_id: int) -> None:
-    services.check_run_execute(check_run_id)
+    services.check_run_execute(check_run_id=check_run_id)
 
 
 # A sync can change a checked version's content only by re-reading runs (metrics, params, tags and
@@ -28,9 +32,9 @@ def after_sync(sync_run_id: int) -> None:
     if sync_run is None:
         return
     if sync_run.counts.get("stage_changes"):
-        services.unapproved_transitions_detect(sync_run)
+        services.unapproved_transitions_detect(sync_run=sync_run)
     if any(sync_run.counts.get(key) for key in CONTENT_COUNTS):
-        services.checks_after_sync(model_name=sync_run.model_name)
+        services.check_runs_rerun_stale(model_name=sync_run.model_name)
 
 
 @shared_task(name="approvals.tasks.sweep_check_runs", ignore_result=True)
@@ -56,22 +60,26 @@ def apply_transition(self, request_id: int, claim: str = "") -> None:
     cannot fix) the request is ``failed``. A claim that lapsed (this worker was presumed dead and the
     sweeper took the request back) makes this a no-op.
     """
-    claim = claim or services.request_claim(request_id)
+    claim = claim or services.transition_request_claim(request_id=request_id)
     if not claim:
         return
     try:
-        services.request_apply(request_id, claim=claim)
+        services.transition_request_apply(request_id=request_id, claim=claim)
     except MlflowUnavailable as exc:
         if self.request.retries >= settings.APPLY_MAX_RETRIES:
-            services.request_fail(
-                request_id, claim=claim, error=f"MLflow unavailable after {self.request.retries + 1} attempts: {exc}"
+            services.transition_request_fail(
+                request_id=request_id,
+                claim=claim,
+                error=f"MLflow unavailable after {self.request.retries + 1} attempts: {exc}",
             )
             return
         countdown = retry_countdown(self.request.retries)
-        if services.request_extend_lease(request_id, claim=claim, seconds=countdown):
+        if services.transition_request_extend_lease(request_id=request_id, claim=claim, seconds=countdown):
             raise self.retry(kwargs={"request_id": request_id, "claim": claim}, countdown=countdown) from exc
     except MlflowError as exc:
-        services.request_fail(request_id, claim=claim, error=f"MLflow refused the transition: {exc}")
+        services.transition_request_fail(
+            request_id=request_id, claim=claim, error=f"MLflow refused the transition: {exc}"
+        )
 
 
 @shared_task(name="approvals.tasks.sweep_transition_requests", ignore_result=True)

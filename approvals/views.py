@@ -1,14 +1,15 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
+from registry.access import enforce
 from registry.selectors import version_get_for_user
 
-from . import selectors, services
+from . import access, selectors, services
 from .checks import evaluate
 from .forms import CommentForm, QueueForm, RequestCreateForm, ReviewForm, StageForm
 
@@ -64,8 +65,8 @@ def check_run_detail(request, pk):
 
 
 # --- transition requests ------------------------------------------------------------------------
-# Refusals from the services: PermissionDenied propagates (403); RequestConflict is a 409 that shows
-# its reason where the action was; ValidationError is a 400 with the errors on the form.
+# Refusals from the services (``approvals.access``): PermissionDenied propagates (403); RequestConflict is
+# a 409 that shows its reason where the action was; ValidationError is a 400 with the errors on the form.
 
 REQUEST_PAGE = "approvals/request_detail.html"
 
@@ -74,8 +75,8 @@ REQUEST_PAGE = "approvals/request_detail.html"
 def request_create(request, name, version):
     """The request form (on the version page as a panel, or alone without JavaScript) and its POST."""
     model_version = version_get_for_user(request.user, name, version)
-    if not services.request_can_create(request.user, model_version):
-        raise PermissionDenied("only the model's owner or an admin may request a transition")
+    # The form is for those who may file; the service asks the same question again when it files.
+    enforce(access.request_create_refusal(request.user, model_version))
     form = RequestCreateForm(request.POST or None, version=model_version)
     context = {"version": model_version, "form": form, "can_create": True}
     if request.method == "POST" and form.is_valid():
@@ -178,7 +179,9 @@ def request_withdraw(request, pk):
 @login_required
 @require_POST
 def request_retry(request, pk):
-    return _request_action(request, pk, services.request_retry, "Request #{pk} is queued to be applied again.")
+    return _request_action(
+        request, pk, services.transition_request_retry, "Request #{pk} is queued to be applied again."
+    )
 
 
 @login_required
@@ -188,7 +191,9 @@ def request_comment(request, pk):
     form = CommentForm(request.POST)
     if form.is_valid():
         try:
-            services.request_comment_add(actor=request.user, request=transition_request, body=form.cleaned_data["body"])
+            services.request_comment_create(
+                actor=request.user, request=transition_request, body=form.cleaned_data["body"]
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
     status = 400 if form.errors else 200

@@ -22,7 +22,7 @@ Timed, one request after the other (the next starts when the previous is ``appli
   mlflow   POST start → ``MlflowClient.get_model_version`` shows Production (polled every 10 ms): the target
   applied  POST start → the request is ``applied`` in the portal (after the apply's re-sync of the model)
 and from the worker: the task's own run time (``succeeded in``) and its MLflow calls (audit data).
-``--profile``: 10 more requests, then the worker is stopped and their apply (claim + ``request_apply``) runs
+``--profile``: 10 more requests, then the worker is stopped and their apply (claim + ``transition_request_apply``) runs
 in this process under cProfile: where the task's time goes (MLflow calls, the re-sync), in
 ``bench/out/apply_task.prof``.
 Output: stdout and ``bench/out/apply_bench.json``; exit status 1 when the p95 target (2 s) is missed.
@@ -190,8 +190,8 @@ def profile_applies(request_ids: list[int]) -> dict:
     started = time.perf_counter()
     for pk in request_ids:
         profiler.enable()
-        claim = services.request_claim(pk)
-        services.request_apply(pk, claim=claim)
+        claim = services.transition_request_claim(request_id=pk)
+        services.transition_request_apply(request_id=pk, claim=claim)
         profiler.disable()
     total = time.perf_counter() - started
     profiler.dump_stats(OUT / "apply_task.prof")

@@ -247,7 +247,7 @@ def main(argv=None) -> int:
     queries = [0]
     with counting_queries(queries):
         t0 = time.perf_counter()
-        queued = services.checks_after_sync()
+        queued = services.check_runs_rerun_stale()
         seconds = time.perf_counter() - t0
     if queued:
         raise RuntimeError(f"after_sync re-queued {len(queued)} unchanged versions")

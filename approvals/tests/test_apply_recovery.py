@@ -354,7 +354,7 @@ def test_mlflow_down_past_the_last_retry_fails_the_request_and_an_admin_retry_ap
     assert scene.server.requests_to(TRANSITIONS) == scene.transitions
     scene.server.start()
 
-    services.request_retry(actor=admin_user, request=request)
+    services.transition_request_retry(actor=admin_user, request=request)
 
     wait_for(lambda: scene.status() == TransitionRequest.APPLIED, "the worker to apply the retried request")
     request = scene.assert_applied_once(live_worker)

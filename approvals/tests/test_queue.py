@@ -54,7 +54,7 @@ class TestWaitingForMe:
         assert selectors.waiting_count(reviewer) == 0
         # a new card revision re-runs the request's checks against the new content
         write_card(versions[0], complete_sections())
-        services.checks_rerun_for(versions[0], actor="system:worker")
+        services.check_run_rerun(actor="system:worker", version=versions[0])
         assert selectors.waiting_count(reviewer) == 1
         row = selectors.review_queue(reviewer, "waiting", 1).page[0]
         assert (row.pk, row.fresh_approvals) == (request.pk, 0)

@@ -102,7 +102,7 @@ def test_twenty_identical_approvals_from_one_reviewer_store_one_review(race):
 def test_concurrent_claims_have_one_winner(race):
     _, request = race
     TransitionRequest.objects.filter(pk=request.pk).update(status=TransitionRequest.APPROVED)
-    results = at_once([lambda: services.request_claim(request.pk)] * 10)
+    results = at_once([lambda: services.transition_request_claim(request_id=request.pk)] * 10)
     assert sum(bool(r) for r in results) == 1, results
     assert AuditEvent.objects.filter(action="request.apply_started").count() == 1
 

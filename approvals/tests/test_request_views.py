@@ -10,7 +10,8 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals import services
+from approvals import selectors, services
+from approvals.digest import version_content_digest
 from approvals.models import RequestComment, Review, TransitionRequest, UnapprovedTransition
 from audit.models import AuditEvent
 from registry.models import ModelVersion
@@ -52,7 +53,7 @@ def file_request(owner, version, to_stage="Production", capture=None) -> Transit
 def filed(owner, version, django_capture_on_commit_callbacks):
     """A Production request for v2 (two approvals needed) whose checks ran and passed."""
     request = file_request(owner, version, capture=django_capture_on_commit_callbacks)
-    assert services.checks_for(request, version, services.version_content_digest(version)).passed
+    assert selectors.checks_for(request, version, version_content_digest(version)).passed
     return request
 
 
@@ -586,7 +587,7 @@ def test_the_request_page_query_count_does_not_grow(client, owner, version, djan
     request = file_request(owner, version)  # checks stay queued: approvals never reach quorum with them
     for i in range(size):
         services.review_submit(actor=reviewer_named(f"r{i}-reviewer"), request=request, decision="approve")
-        services.request_comment_add(actor=owner, request=request, body=f"note {i}")
+        services.request_comment_create(actor=owner, request=request, body=f"note {i}")
     viewer = reviewer_named("viewer-reviewer")
     client.force_login(viewer)
     # session, user, request (+version, model, run), its reviews, the digest (2), the check run, review refusal,

@@ -10,7 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from mlflow import MlflowClient
 
-from approvals import services
+from approvals import access, selectors, services
+from approvals.digest import version_content_digest
 from approvals.models import CheckRun, Policy, Review, TransitionRequest
 from audit.models import AuditEvent
 from registry.models import ModelVersion
@@ -188,7 +189,7 @@ def test_the_requester_never_reviews_their_own_request(filed, owner, django_capt
     with pytest.raises(PermissionDenied, match="you requested this"):
         approve(owner, filed, django_capture_on_commit_callbacks)
     assert not Review.objects.exists()
-    assert services.review_refusal(owner, filed) == "you requested this: someone else must review it"
+    assert access.review_refusal(owner, filed).message == "you requested this: someone else must review it"
 
 
 def test_non_reviewers_may_not_review(filed, outsider, admin_user, django_capture_on_commit_callbacks):
@@ -274,8 +275,8 @@ def test_quorum_without_passing_checks_waits_for_them(world, owner, reviewers, d
     assert CheckRun.objects.filter(request=request).latest("id").status == CheckRun.PASSED
     # ...but the approvals were given to other content (the metrics changed): both must approve again.
     assert fresh(request).status == "pending"
-    digest = services.version_content_digest(version(3))
-    assert services.review_refusal(reviewers[0], fresh(request), current_digest=digest) == ""
+    digest = version_content_digest(version(3))
+    assert access.review_refusal(reviewers[0], fresh(request), current_digest=digest) is None
     approve(reviewers[0], request, django_capture_on_commit_callbacks)
     approve(reviewers[1], request, django_capture_on_commit_callbacks)
     assert fresh(request).status == "applied"
@@ -288,11 +289,11 @@ def test_a_card_revision_makes_earlier_approvals_stale(filed, owner, reviewers, 
     with django_capture_on_commit_callbacks(execute=True):
         write_card(version(2), complete_sections())
     approve(remy, filed, django_capture_on_commit_callbacks)
-    digest = services.version_content_digest(version(2))
-    assert [r.reviewer.username for r in services.quorum(filed, digest)] == ["remy-reviewer"]
+    digest = version_content_digest(version(2))
+    assert [r.reviewer.username for r in selectors.quorum(filed, digest)] == ["remy-reviewer"]
     assert fresh(filed).status == "pending"
     assert Review.objects.get(reviewer=rita).is_stale_against(digest)
-    assert services.review_refusal(rita, fresh(filed), current_digest=digest) == ""  # asked again
+    assert access.review_refusal(rita, fresh(filed), current_digest=digest) is None  # asked again
 
     approve(rita, filed, django_capture_on_commit_callbacks)
     assert fresh(filed).status == "applied"
@@ -312,10 +313,10 @@ def test_a_reviewer_who_left_the_reviewers_group_no_longer_counts(filed, reviewe
 
 
 def test_comments_thread_without_deciding(filed, reviewers, owner):
-    services.request_comment_add(actor=reviewers[0], request=filed, body="Which data window?")
-    services.request_comment_add(actor=owner, request=filed, body="Jan–Mar")
+    services.request_comment_create(actor=reviewers[0], request=filed, body="Which data window?")
+    services.request_comment_create(actor=owner, request=filed, body="Jan–Mar")
     with pytest.raises(ValidationError):
-        services.request_comment_add(actor=owner, request=filed, body=" ")
+        services.request_comment_create(actor=owner, request=filed, body=" ")
     assert [c.body for c in fresh(filed).comments.all()] == ["Which data window?", "Jan–Mar"]
     assert fresh(filed).status == "pending" and actions("review.commented") == 2
 
@@ -342,8 +343,8 @@ def test_every_move_out_of_each_state(status, filed, owner, reviewers, admin_use
             lambda: services.review_submit(actor=reviewers[0], request=request, decision="reject", comment="no"),
             {"pending"},
         ),
-        "retry": (lambda: services.request_retry(actor=admin_user, request=request), {"failed"}),
-        "claim": (lambda: services.request_claim(request.pk), {"approved"}),
+        "retry": (lambda: services.transition_request_retry(actor=admin_user, request=request), {"failed"}),
+        "claim": (lambda: services.transition_request_claim(request_id=request.pk), {"approved"}),
     }
     for name, (move, allowed_from) in moves.items():
         request = put(filed, status)
@@ -391,7 +392,7 @@ def test_a_request_of_a_version_deleted_in_mlflow_is_superseded_not_applied_to_i
 def test_only_admins_retry(filed, owner):
     request = put(filed, "failed")
     with pytest.raises(PermissionDenied):
-        services.request_retry(actor=owner, request=request)
+        services.transition_request_retry(actor=owner, request=request)
     assert fresh(request).status == "failed"
 
 
@@ -491,7 +492,7 @@ def test_the_sweeper_takes_back_an_expired_claim_and_the_old_claim_can_no_longer
     filed, reviewers, world, django_capture_on_commit_callbacks
 ):
     request = approved_without_task(filed, reviewers, django_capture_on_commit_callbacks)
-    dead_worker_claim = services.request_claim(request.pk)  # the worker that claimed it died
+    dead_worker_claim = services.transition_request_claim(request_id=request.pk)  # the worker that claimed it died
     assert fresh(request).status == "applying"
     assert services.transition_requests_sweep() == {"expired": 0, "queued": 0}  # lease still running
 
@@ -501,8 +502,8 @@ def test_the_sweeper_takes_back_an_expired_claim_and_the_old_claim_can_no_longer
     assert (request.status, request.attempts) == ("applied", 2)
     assert actions("request.lease_expired") == 1 and actions("request.applied") == 1
     # The presumed-dead worker wakes up: its claim is void, it changes nothing.
-    assert services.request_apply(request.pk, claim=dead_worker_claim) is None
-    assert services.request_fail(request.pk, claim=dead_worker_claim, error="late") is False
+    assert services.transition_request_apply(request_id=request.pk, claim=dead_worker_claim) is None
+    assert services.transition_request_fail(request_id=request.pk, claim=dead_worker_claim, error="late") is False
     assert fresh(request).status == "applied" and actions("request.applied") == 1
 
 

@@ -6,8 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from approvals import services
 from approvals.models import Policy
 from approvals.policies import PolicyDocumentError, export_yaml, parse_yaml
-
-ACTOR = "system:worker"
+from registry_portal.roles import SYSTEM_WORKER as ACTOR
 
 
 class Command(BaseCommand):
@@ -33,7 +32,7 @@ class Command(BaseCommand):
         elif action == "import":
             self._import(options["file"])
         else:
-            policy = services.default_policy_reset(actor=ACTOR)
+            policy = services.policy_reset_default(actor=ACTOR)
             self.stdout.write(f"reset the {policy.label}")
 
     def _import(self, file: str):

@@ -1,0 +1,91 @@
+"""May this user do X to this check run, request or out-of-band change? One function per question.
+
+Each returns a ``registry.access.Refusal`` (its message, and 409 when the object's state forbids it now,
+else 403) or None. ``approvals.services`` raises from them (``registry.access.enforce``); the version page,
+the request page and an API show the same refusal, so none of them offers what the service would refuse.
+A refusal that depends on state (pending, already decided) is asked again by the service on the row it
+has locked. Plain user and object in, no HTTP request: an API calls them unchanged.
+"""
+
+from __future__ import annotations
+
+from registry.access import Refusal
+from registry_portal import roles
+
+from .models import TransitionRequest
+
+
+def check_run_refusal(user, version) -> Refusal | None:
+    """Queueing a check run of ``version`` (with ``model``): its owners, reviewers, ML leads, admins, and the
+    portal's own system actors (a card revision or a sync re-checks); at most one query."""
+    if isinstance(user, str):
+        if user in roles.SYSTEM_ACTORS:
+            return None
+        return Refusal(f"{user!r} is not one of the portal's system actors ({', '.join(roles.SYSTEM_ACTORS)})")
+    if roles.is_admin(user) or roles.is_owner(user, version.model):
+        return None
+    if roles.in_group(user, roles.REVIEWERS, roles.ML_LEADS):
+        return None
+    return Refusal("only the model's owner, reviewers, ML leads and admins may run checks")
+
+
+def request_create_refusal(user, version) -> Refusal | None:
+    """Filing a transition request for ``version``: the model's owners and admins, as they edit its card; no query."""
+    if roles.is_admin(user) or roles.is_owner(user, version.model):
+        return None
+    return Refusal("only the model's owner or an admin may request a transition")
+
+
+def review_refusal(user, request: TransitionRequest, *, current_digest: str | None = None) -> Refusal | None:
+    """Approving or rejecting ``request`` now: a member of reviewers other than the requester, once.
+
+    A decision already given counts unless it is stale against ``current_digest`` (the version's content
+    now); without a digest, any decision counts. Reads ``request.reviews.all()`` (prefetch it) and, for
+    anyone but the requester, one query for the group.
+    """
+    if user.pk == request.requested_by_id:
+        return Refusal("you requested this: someone else must review it")
+    if not roles.in_group(user, roles.REVIEWERS):
+        return Refusal(f"only members of {roles.REVIEWERS} may review")
+    if not request.is_pending:
+        return Refusal(f"this request is {request.status}: it takes no more reviews", conflict=True)
+    if request.version_id is None:
+        return Refusal(f"{request.model_name} v{request.version_number} is no longer in the registry", conflict=True)
+    mine = next((r for r in request.reviews.all() if r.reviewer_id == user.pk), None)
+    if mine is not None and (current_digest is None or not mine.is_stale_against(current_digest)):
+        return Refusal(f"you already {'approved' if mine.is_approval else 'rejected'} this request", conflict=True)
+    return None
+
+
+def withdraw_refusal(user, request: TransitionRequest) -> Refusal | None:
+    """Withdrawing ``request``: its requester or an admin, while it is pending; no query."""
+    if user.pk != request.requested_by_id and not roles.is_admin(user):
+        return Refusal("only the requester or an admin may withdraw a request")
+    if not request.is_pending:
+        return Refusal(f"request #{request.pk} is {request.status}: it cannot become withdrawn", conflict=True)
+    return None
+
+
+def retry_refusal(user, request: TransitionRequest) -> Refusal | None:
+    """Sending a failed ``request`` back to be applied: an admin; no query."""
+    if not roles.is_admin(user):
+        return Refusal("only an admin may retry a failed request")
+    if request.status != TransitionRequest.FAILED:
+        return Refusal(f"request #{request.pk} is {request.status}, not failed", conflict=True)
+    return None
+
+
+def comment_refusal(user, request: TransitionRequest) -> Refusal | None:
+    """Commenting on ``request``: everyone signed in (who may see it: the request page decides that)."""
+    if not getattr(user, "is_authenticated", False):
+        return Refusal("sign in to comment")
+    return None
+
+
+def acknowledge_refusal(user, unapproved) -> Refusal | None:
+    """Acknowledging an ``UnapprovedTransition`` (the red banner goes): an admin, once; no query."""
+    if not roles.is_admin(user):
+        return Refusal("only an admin may acknowledge an unapproved transition")
+    if unapproved.acknowledged_at is not None:
+        return Refusal("already acknowledged", conflict=True)
+    return None
