@@ -6,9 +6,11 @@ from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from registry_portal import roles
+
 from .models import AuditEvent
 
-LEADS_GROUP = "ml-leads"
+LEADS_GROUP = roles.ML_LEADS
 
 
 def can_view_whole_log(user) -> bool:

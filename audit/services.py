@@ -18,11 +18,13 @@ from django.utils import timezone
 from psycopg.types.datetime import TimestamptzLoader
 from psycopg.types.string import TextLoader
 
+from registry_portal import roles
+
 from .models import AuditChainHead, AuditEvent
 
 GENESIS_HASH = "0" * 64
 
-SYSTEM_ACTORS = ("system:sync", "system:worker", "system:mlflow-webhook")
+SYSTEM_ACTORS = roles.SYSTEM_ACTORS
 ANONYMOUS_PREFIX = "anonymous:"
 ACTOR_MAX_LENGTH = AuditEvent._meta.get_field("actor").max_length
 

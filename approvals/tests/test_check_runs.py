@@ -96,7 +96,7 @@ def test_a_version_deleted_before_the_worker_ran_is_an_error(ready, owner):
     assert check_run.is_stale
 
 
-def test_only_owners_reviewers_leads_and_staff_may_run_checks(ready, owner, reviewer, outsider):
+def test_only_owners_reviewers_leads_and_admins_may_run_checks(ready, owner, reviewer, outsider):
     assert services.check_run_create(version=ready, stage="Staging", actor=reviewer)
     with pytest.raises(PermissionDenied):
         services.check_run_create(version=ready, stage="Production", actor=outsider)
