@@ -9,12 +9,13 @@ from functools import cached_property
 from django.db.models import OuterRef, Subquery
 from django.utils.safestring import SafeString
 
+from .access import card_edit_refusal
 from .completeness import Completeness, has_placeholder, sections_completeness
 from .document import CardFacts, card_facts, generated_sections
 from .models import CardPublication, CardRevision, ModelCard
 from .render import render_markdown
 from .sections import SECTIONS, Section
-from .services import card_can_edit, draft_sections, latest_revision
+from .services import draft_sections, latest_revision
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def card_page(version, user) -> CardPage:
         revision=revision,
         sections=sections,
         carried_from=carried_from,
-        can_edit=card_can_edit(user, version),
+        can_edit=card_edit_refusal(user, version) is None,
     )
 
 

@@ -5,23 +5,25 @@ from __future__ import annotations
 import logging
 import re
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from audit.services import Target, record
-from registry.mlflow_client import RegistryClient, get_version_tags
+from registry.access import enforce
+from registry.mlflow_client import RegistryClient
 from registry.models import ModelVersion
+from registry_portal.roles import SYSTEM_WORKER
 
 from . import tasks
+from .access import card_edit_refusal, card_publish_refusal
 from .completeness import PLACEHOLDER_PATTERNS, sections_completeness
 from .document import ARTIFACT_FILE, card_facts, card_markdown
 from .models import CardPublication, CardRevision, ModelCard
 from .sections import CARD_MAX_CHARS, SECTION_KEYS, SECTION_MAX_CHARS, SECTIONS, SECTIONS_BY_KEY
 
 logger = logging.getLogger(__name__)
-WORKER = "system:worker"
 CARRIED_FORWARD = "_Carried forward from v{version} — please review, then remove this line._"
 CARRIED_FORWARD_LINE = re.compile(r"^.*" + PLACEHOLDER_PATTERNS[-1].pattern + r".*\n*", re.IGNORECASE | re.MULTILINE)
 REVISION_TAG = "model_card.revision"
@@ -43,13 +45,6 @@ class NothingChanged(ValueError):
 def latest_revision(version) -> CardRevision | None:
     """The latest saved revision of ``version``'s card (with ``card`` and ``publication``), or None; one query."""
     return CardRevision.objects.latest_for(version)
-
-
-def card_can_edit(user, version) -> bool:
-    """Owners of the model (``RegisteredModel.owner`` is their username) and superusers edit its cards."""
-    if not user.is_authenticated:
-        return False
-    return user.is_superuser or (bool(version.model.owner) and version.model.owner == user.get_username())
 
 
 def draft_sections(version) -> tuple[dict[str, str], int | None]:
@@ -97,8 +92,7 @@ def card_revision_create(
     in between — and with ``ValidationError`` when a size limit is exceeded; nothing is written then.
     The new revision's publication to MLflow is queued after commit.
     """
-    if not card_can_edit(actor, version):
-        raise PermissionDenied("only the model's owner or an admin may edit its card")
+    enforce(card_edit_refusal(actor, version))
     unknown = set(changes) - set(SECTION_KEYS)
     if unknown:
         raise ValueError(f"unknown card sections: {sorted(unknown)}")
@@ -186,7 +180,7 @@ def card_publish(*, revision: CardRevision) -> CardPublication:
         return _supersede(publication, "a newer revision was saved before this one was published")
     CardPublication.objects.filter(pk=publication.pk).update(attempts=F("attempts") + 1)
     client = RegistryClient()
-    shown = get_version_tags(client, card.model_name, card.version).get(REVISION_TAG, "")
+    shown = client.get_version(card.model_name, card.version).tags.get(REVISION_TAG, "")
     if shown.isdigit() and int(shown) > revision.number:
         return _supersede(publication, f"MLflow already shows revision {shown}")
     note = ""
@@ -205,7 +199,7 @@ def card_publish(*, revision: CardRevision) -> CardPublication:
         claimed = CardPublication.objects.filter(pk=publication.pk).exclude(status=CardPublication.PUBLISHED)
         if claimed.update(status=CardPublication.PUBLISHED, published_at=timezone.now(), error="", note=note):
             record(
-                actor=WORKER,
+                actor=SYSTEM_WORKER,
                 action="card.published",
                 target=_target(revision),
                 data={
@@ -241,8 +235,7 @@ def card_publication_fail(*, revision: CardRevision, reason: str) -> CardPublica
 
 def card_publication_retry(*, actor, version, revision: CardRevision) -> CardPublication:
     """Queue publishing again (after a failure, or a pending one whose task was lost)."""
-    if not card_can_edit(actor, version):
-        raise PermissionDenied("only the model's owner or an admin may publish its card")
+    enforce(card_publish_refusal(actor, version))
     with transaction.atomic():
         CardPublication.objects.filter(
             revision=revision, status__in=(CardPublication.FAILED, CardPublication.PENDING)

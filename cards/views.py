@@ -2,16 +2,18 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from registry.access import enforce
 from registry.selectors import version_get_for_user
 
 from . import selectors, services
+from .access import card_edit_refusal
 from .document import card_facts, card_json, card_markdown, generated_sections
 from .forms import PreviewForm, SectionForm
 from .render import render_markdown
@@ -49,8 +51,7 @@ def publish_again(request, name, version):
 
 def _editable_version(request, name, version):
     model_version = version_get_for_user(request.user, name, version)
-    if not services.card_can_edit(request.user, model_version):
-        raise PermissionDenied("Only the model's owner or an admin may edit its card.")
+    enforce(card_edit_refusal(request.user, model_version))
     return model_version
 
 
