@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -10,12 +11,41 @@ from django.db.models import OuterRef, Subquery
 from django.utils.safestring import SafeString
 
 from .access import card_edit_refusal
-from .completeness import Completeness, has_placeholder, sections_completeness
+from .completeness import PLACEHOLDER_PATTERNS, Completeness, has_placeholder, sections_completeness
 from .document import CardFacts, card_facts, generated_sections
 from .models import CardPublication, CardRevision, ModelCard
 from .render import render_markdown
 from .sections import SECTIONS, Section
-from .services import draft_sections, latest_revision
+
+CARRIED_FORWARD = "_Carried forward from v{version} — please review, then remove this line._"
+CARRIED_FORWARD_LINE = re.compile(r"^.*" + PLACEHOLDER_PATTERNS[-1].pattern + r".*\n*", re.IGNORECASE | re.MULTILINE)
+
+
+def card_revision_latest(version) -> CardRevision | None:
+    """The latest saved revision of ``version``'s card (with ``card`` and ``publication``), or None; one query."""
+    return CardRevision.objects.latest_for(version)
+
+
+def card_draft_sections(version) -> tuple[dict[str, str], int | None]:
+    """Prose for a card never saved: the previous version's latest card, marked for review, else prompts.
+
+    Returns the sections and the version the prose was carried forward from (None: prompts only); one query.
+    """
+    previous = (
+        CardRevision.objects.filter(card__model_name=version.model.name, card__version__lt=version.version)
+        .order_by("-card__version", "-card_id", "-number")
+        .only("sections", "card__version")
+        .select_related("card")
+        .first()
+    )
+    sections = {}
+    for section in SECTIONS:
+        carried = CARRIED_FORWARD_LINE.sub("", (previous.sections.get(section.key) or "") if previous else "").strip()
+        if carried:
+            sections[section.key] = CARRIED_FORWARD.format(version=previous.card.version) + "\n\n" + carried
+        else:
+            sections[section.key] = section.prompt if section.required else ""
+    return sections, (previous.card.version if previous else None)
 
 
 @dataclass(frozen=True)
@@ -78,11 +108,11 @@ class CardPage:
 
 def card_page(version, user) -> CardPage:
     """The card of ``version`` (selected with ``model`` and ``run``); two queries, three for a draft."""
-    revision = latest_revision(version)
+    revision = card_revision_latest(version)
     if revision is not None:
         sections, carried_from = revision.sections, None
     else:
-        sections, carried_from = draft_sections(version)
+        sections, carried_from = card_draft_sections(version)
     return CardPage(
         version=version,
         revision=revision,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -16,16 +15,14 @@ from registry.mlflow_client import RegistryClient
 from registry.models import ModelVersion
 from registry_portal.roles import SYSTEM_WORKER
 
-from . import tasks
 from .access import card_edit_refusal, card_publish_refusal
-from .completeness import PLACEHOLDER_PATTERNS, sections_completeness
+from .completeness import sections_completeness
 from .document import ARTIFACT_FILE, card_facts, card_markdown
 from .models import CardPublication, CardRevision, ModelCard
-from .sections import CARD_MAX_CHARS, SECTION_KEYS, SECTION_MAX_CHARS, SECTIONS, SECTIONS_BY_KEY
+from .sections import CARD_MAX_CHARS, SECTION_KEYS, SECTION_MAX_CHARS, SECTIONS_BY_KEY
+from .selectors import card_draft_sections, card_revision_latest
 
 logger = logging.getLogger(__name__)
-CARRIED_FORWARD = "_Carried forward from v{version} — please review, then remove this line._"
-CARRIED_FORWARD_LINE = re.compile(r"^.*" + PLACEHOLDER_PATTERNS[-1].pattern + r".*\n*", re.IGNORECASE | re.MULTILINE)
 REVISION_TAG = "model_card.revision"
 COMPLETE_TAG = "model_card.complete"
 
@@ -42,34 +39,7 @@ class NothingChanged(ValueError):
     pass
 
 
-def latest_revision(version) -> CardRevision | None:
-    """The latest saved revision of ``version``'s card (with ``card`` and ``publication``), or None; one query."""
-    return CardRevision.objects.latest_for(version)
-
-
-def draft_sections(version) -> tuple[dict[str, str], int | None]:
-    """Prose for a card never saved: the previous version's latest card, marked for review, else prompts.
-
-    Returns the sections and the version the prose was carried forward from (None: prompts only).
-    """
-    previous = (
-        CardRevision.objects.filter(card__model_name=version.model.name, card__version__lt=version.version)
-        .order_by("-card__version", "-card_id", "-number")
-        .only("sections", "card__version")
-        .select_related("card")
-        .first()
-    )
-    sections = {}
-    for section in SECTIONS:
-        carried = CARRIED_FORWARD_LINE.sub("", (previous.sections.get(section.key) or "") if previous else "").strip()
-        if carried:
-            sections[section.key] = CARRIED_FORWARD.format(version=previous.card.version) + "\n\n" + carried
-        else:
-            sections[section.key] = section.prompt if section.required else ""
-    return sections, (previous.card.version if previous else None)
-
-
-def validate_sizes(sections: dict[str, str]) -> None:
+def _validate_sizes(sections: dict[str, str]) -> None:
     errors = {}
     for key, text in sections.items():
         if len(text) > SECTION_MAX_CHARS:
@@ -101,8 +71,8 @@ def card_revision_create(
             revision = _create_revision(actor, version, changes, base_revision_id, summary)
     except IntegrityError as exc:
         # Two first saves of the same card, or two saves racing past the lock on a database without one.
-        raise EditConflict(latest_revision(version)) from exc
-    transaction.on_commit(lambda: tasks.publish_revision.delay(revision.pk))
+        raise EditConflict(card_revision_latest(version)) from exc
+    transaction.on_commit(lambda: _queue_publishing(revision.pk))
     return revision
 
 
@@ -111,11 +81,11 @@ def _create_revision(actor, version, changes, base_revision_id, summary) -> Card
     latest = card.revisions.order_by("-number").first() if card else None
     if (latest.pk if latest else None) != base_revision_id:
         raise EditConflict(latest)
-    base_sections = latest.sections if latest else draft_sections(version)[0]
+    base_sections = latest.sections if latest else card_draft_sections(version)[0]
     sections = {key: base_sections.get(key, "") for key in SECTION_KEYS} | {
         key: text.replace("\r\n", "\n") for key, text in changes.items()
     }
-    validate_sizes(sections)
+    _validate_sizes(sections)
     if latest is not None and sections == {key: latest.sections.get(key, "") for key in SECTION_KEYS}:
         raise NothingChanged("nothing changed since the revision you edited")
     if card is None:
@@ -152,6 +122,13 @@ def _create_revision(actor, version, changes, base_revision_id, summary) -> Card
         },
     )
     return revision
+
+
+def _queue_publishing(revision_id: int) -> None:
+    # Imported here, not at the top: the task module imports this one to do the work (ARCHITECTURE.md).
+    from .tasks import publish_revision
+
+    publish_revision.delay(revision_id)
 
 
 def _target(revision: CardRevision) -> Target:
@@ -240,7 +217,7 @@ def card_publication_retry(*, actor, version, revision: CardRevision) -> CardPub
         CardPublication.objects.filter(
             revision=revision, status__in=(CardPublication.FAILED, CardPublication.PENDING)
         ).update(status=CardPublication.PENDING, queued_at=timezone.now())
-        transaction.on_commit(lambda: tasks.publish_revision.delay(revision.pk))
+        transaction.on_commit(lambda: _queue_publishing(revision.pk))
     return CardPublication.objects.get(revision=revision)
 
 

@@ -39,7 +39,7 @@ def publication_status(request, name, version):
 @require_POST
 def publish_again(request, name, version):
     model_version = version_get_for_user(request.user, name, version)
-    revision = services.latest_revision(model_version)
+    revision = selectors.card_revision_latest(model_version)
     if revision is None:
         raise Http404("this version has no saved card to publish")
     services.card_publication_retry(actor=request.user, version=model_version, revision=revision)
@@ -61,7 +61,7 @@ def section_edit(request, name, version, section):
     section = SECTIONS_BY_KEY.get(section)
     if section is None:
         raise Http404("no such card section")
-    latest = services.latest_revision(model_version)
+    latest = selectors.card_revision_latest(model_version)
     if request.method == "POST":
         form = SectionForm(request.POST)
         if form.is_valid():
@@ -86,7 +86,9 @@ def section_edit(request, name, version, section):
                 return redirect(reverse("cards:card_detail", args=[name, version]) + f"#{section.key}")
     else:
         text = (
-            latest.sections.get(section.key, "") if latest else services.draft_sections(model_version)[0][section.key]
+            latest.sections.get(section.key, "")
+            if latest
+            else selectors.card_draft_sections(model_version)[0][section.key]
         )
         form = SectionForm(initial={"text": text, "base_revision": latest.pk if latest else None})
     return render(
@@ -143,7 +145,7 @@ def preview(request, name, version):
 @login_required
 def history(request, name, version):
     model_version = version_get_for_user(request.user, name, version)
-    latest = services.latest_revision(model_version)
+    latest = selectors.card_revision_latest(model_version)
     revisions = selectors.card_revisions(latest)
     by_number = {r.number: r for r in revisions}
     diff, older, newer = None, None, None

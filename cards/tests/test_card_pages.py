@@ -8,7 +8,8 @@ from django.urls import reverse
 from cards.completeness import sections_completeness, version_card_completeness
 from cards.models import CardRevision, ImmutableRevision, ModelCard
 from cards.sections import REQUIRED_SECTIONS
-from cards.services import card_revision_create, latest_revision
+from cards.selectors import card_revision_latest
+from cards.services import card_revision_create
 from registry.models import ModelVersion
 
 from .conftest import mirror_version
@@ -19,7 +20,7 @@ COMPLETE = {s.key: f"{s.title} written." for s in REQUIRED_SECTIONS}
 
 
 def write(actor, version, changes, summary="s"):
-    latest = latest_revision(version)
+    latest = card_revision_latest(version)
     return card_revision_create(
         actor=actor, version=version, changes=changes, base_revision_id=latest.pk if latest else None, summary=summary
     )
@@ -90,7 +91,7 @@ def test_a_card_survives_its_versions_deletion_and_returns_when_the_same_run_com
     card = ModelCard.objects.get()
     assert card.model_version is None and card.revisions.count() == 1
     same = ModelVersion.objects.create(model_id=_model_id(), version=1, run_id=run_id)
-    assert latest_revision(same).sections["factors"] == "Region."
+    assert card_revision_latest(same).sections["factors"] == "Region."
     write(owner, same, {"factors": "Region, reviewed."})
     card.refresh_from_db()
     assert card.model_version == same  # adopted again on save
@@ -108,7 +109,7 @@ def test_a_different_run_under_a_reused_version_number_gets_a_card_of_its_own(ow
     churn_v1.delete()
 
     reused = ModelVersion.objects.create(model_id=_model_id(), version=1, run_id="another-run")
-    assert latest_revision(reused) is None
+    assert card_revision_latest(reused) is None
     write(owner, reused, {"factors": "New model."})
     assert ModelCard.objects.count() == 2
 

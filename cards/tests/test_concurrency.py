@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 
 from cards.models import CardRevision, ModelCard
-from cards.services import EditConflict, card_revision_create, latest_revision
+from cards.selectors import card_revision_latest
+from cards.services import EditConflict, card_revision_create
 
 from .conftest import mirror_version
 
@@ -52,7 +53,7 @@ def test_simultaneous_saves_from_the_same_base_let_exactly_one_through(owner, co
     assert sorted(outcomes.values()) == ["conflict", "saved"]
     assert CardRevision.objects.count() == 2
     winner = next(text for text, outcome in outcomes.items() if outcome == "saved")
-    assert latest_revision(version).sections["limitations"] == winner
+    assert card_revision_latest(version).sections["limitations"] == winner
 
 
 def test_simultaneous_first_saves_create_one_card(owner, coowner):

@@ -4,7 +4,8 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from cards.models import CardPublication, CardRevision, ModelCard
 from cards.sections import CARD_MAX_CHARS, SECTION_KEYS, SECTION_MAX_CHARS
-from cards.services import card_revision_create, latest_revision
+from cards.selectors import card_draft_sections, card_revision_latest
+from cards.services import EditConflict, card_revision_create
 
 from .conftest import mirror_version
 
@@ -50,11 +51,11 @@ def test_owner_saves_a_section_as_revision_one(client, owner, churn_v1, django_c
 def test_each_save_builds_on_the_last(client, owner, churn_v1):
     client.force_login(owner)
     save(client, churn_v1, "first")
-    first = latest_revision(churn_v1)
+    first = card_revision_latest(churn_v1)
     response = save(client, churn_v1, "Known blind spot: new customers.", base=first.pk, section="limitations")
 
     assert response.status_code == 302
-    second = latest_revision(churn_v1)
+    second = card_revision_latest(churn_v1)
     assert (second.number, second.base_revision) == (2, first)
     assert second.sections["intended_use"] == "first"
     assert second.sections["limitations"] == "Known blind spot: new customers."
@@ -63,7 +64,7 @@ def test_each_save_builds_on_the_last(client, owner, churn_v1):
 def test_two_editors_from_the_same_base_the_second_gets_a_conflict(client, owner, coowner, churn_v1):
     client.force_login(owner)
     save(client, churn_v1, "base text")
-    base = latest_revision(churn_v1)
+    base = card_revision_latest(churn_v1)
 
     save(client, churn_v1, "Olivia's text", base=base.pk, summary="olivia")
     client.force_login(coowner)
@@ -71,15 +72,15 @@ def test_two_editors_from_the_same_base_the_second_gets_a_conflict(client, owner
 
     assert response.status_code == 409
     assert CardRevision.objects.count() == 2  # nothing of Ada's was written ...
-    assert latest_revision(churn_v1).sections["intended_use"] == "Olivia's text"  # ... nor overwritten
+    assert card_revision_latest(churn_v1).sections["intended_use"] == "Olivia's text"  # ... nor overwritten
     page = response.content.decode()
     assert "Olivia&#x27;s text" in page  # theirs
     assert "Ada&#x27;s text &lt;b&gt;bold&lt;/b&gt;" in page  # yours, escaped, ready to merge
-    assert f'name="base_revision" value="{latest_revision(churn_v1).pk}"' in page
+    assert f'name="base_revision" value="{card_revision_latest(churn_v1).pk}"' in page
 
-    merged = save(client, churn_v1, "Merged", base=latest_revision(churn_v1).pk, summary="merge")
+    merged = save(client, churn_v1, "Merged", base=card_revision_latest(churn_v1).pk, summary="merge")
     assert merged.status_code == 302
-    assert latest_revision(churn_v1).sections["intended_use"] == "Merged"
+    assert card_revision_latest(churn_v1).sections["intended_use"] == "Merged"
 
 
 def test_the_first_save_conflicts_when_someone_created_the_card_meanwhile(client, owner, coowner, churn_v1):
@@ -95,7 +96,6 @@ def test_the_first_save_conflicts_when_someone_created_the_card_meanwhile(client
 
 def test_a_stale_base_is_refused_by_the_service_too(owner, churn_v1):
     card_revision_create(actor=owner, version=churn_v1, changes={"factors": "a"}, base_revision_id=None, summary="1")
-    from cards.services import EditConflict
 
     with pytest.raises(EditConflict) as conflict:
         card_revision_create(
@@ -164,7 +164,7 @@ def test_an_oversize_card_is_a_form_error_and_nothing_is_saved(client, owner, ch
 def test_saving_without_changes_says_so(client, owner, churn_v1):
     client.force_login(owner)
     save(client, churn_v1, "same")
-    response = save(client, churn_v1, "same", base=latest_revision(churn_v1).pk)
+    response = save(client, churn_v1, "same", base=card_revision_latest(churn_v1).pk)
 
     assert response.status_code == 200
     assert response.context["form"].errors["text"] == ["Nothing changed: edit the text before saving."]
@@ -231,15 +231,13 @@ def test_a_new_versions_draft_carries_forward_the_previous_card(client, owner, c
     assert "Retention offers." in form.initial["text"]
     # Saving one section keeps the other carried sections marked, so they still count as placeholders.
     save(client, v2, "Retention offers, reviewed.")
-    revision = latest_revision(v2)
+    revision = card_revision_latest(v2)
     assert "Carried forward from v1" in revision.sections["limitations"]
     assert "Limitations" in client.get(card_url(v2)).context["page"].completeness.placeholders
     assert "Intended Use" not in client.get(card_url(v2)).context["page"].completeness.placeholders
 
 
 def test_carrying_forward_twice_keeps_one_mark(owner, churn_v1):
-    from cards.services import draft_sections
-
     card_revision_create(
         actor=owner, version=churn_v1, changes={"factors": "Region."}, base_revision_id=None, summary="1"
     )
@@ -247,7 +245,7 @@ def test_carrying_forward_twice_keeps_one_mark(owner, churn_v1):
     card_revision_create(actor=owner, version=v2, changes={"limitations": "x"}, base_revision_id=None, summary="2")
     v3 = mirror_version(version=3)
 
-    sections, carried_from = draft_sections(v3)
+    sections, carried_from = card_draft_sections(v3)
     assert carried_from == 2
     assert sections["factors"].count("Carried forward") == 1
     assert sections["factors"].startswith("_Carried forward from v2")
@@ -257,7 +255,11 @@ def test_history_lists_revisions_and_diffs_them_escaped(client, owner, churn_v1)
     client.force_login(owner)
     save(client, churn_v1, "line one\n<script>old</script>", summary="first")
     save(
-        client, churn_v1, "line one\n<img src=x onerror=alert(1)>", base=latest_revision(churn_v1).pk, summary="second"
+        client,
+        churn_v1,
+        "line one\n<img src=x onerror=alert(1)>",
+        base=card_revision_latest(churn_v1).pk,
+        summary="second",
     )
 
     response = client.get(reverse("cards:history", args=["Churn", 1]), {"a": 1, "b": 2})

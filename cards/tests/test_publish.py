@@ -10,7 +10,8 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from cards import tasks
 from cards.models import CardPublication
-from cards.services import card_publish, card_revision_create, latest_revision
+from cards.selectors import card_revision_latest
+from cards.services import card_publish, card_revision_create
 from registry.models import ModelVersion
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
@@ -53,7 +54,7 @@ def read_card_artifact(world, run_id, tmp_path) -> str:
 
 
 def save(owner, version, changes, *, capture):
-    latest = latest_revision(version)
+    latest = card_revision_latest(version)
     with capture(execute=True):
         return card_revision_create(
             actor=owner, version=version, changes=changes, base_revision_id=latest.pk if latest else None, summary="s"

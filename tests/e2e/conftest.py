@@ -279,11 +279,11 @@ COMPLETE_CARD = {
 
 def card_save(user, model_name: str, number: int, sections: dict, summary: str = "seeded"):
     """Save card sections as the owner would through the editor (services, so no browser time is spent)."""
-    from cards import services
+    from cards import selectors, services
     from registry.models import ModelVersion
 
     version = ModelVersion.objects.select_related("model").get(model__name=model_name, version=number)
-    latest = services.latest_revision(version)
+    latest = selectors.card_revision_latest(version)
     return services.card_revision_create(
         actor=user, version=version, changes=sections, base_revision_id=latest.pk if latest else None, summary=summary
     )
