@@ -111,7 +111,7 @@ try:
     DATABASES = {
         "default": dj_database_url.parse(
             envurl("DATABASE_URL", _default_db, schemes=("sqlite", "postgres", "postgresql", "pgsql")),
-            conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0") or 0),
+            conn_max_age=envint("CONN_MAX_AGE", "0", minimum=0),
         )
     }
 except ValueError as exc:
@@ -248,10 +248,14 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").strip().upper()
+if LOG_LEVEL not in LOG_LEVELS:
+    raise ImproperlyConfigured(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}; got {os.environ['LOG_LEVEL']!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"alembic": {"level": "WARNING"}, "mlflow": {"level": "WARNING"}},
 }

@@ -40,6 +40,9 @@ def start_django(**env) -> subprocess.CompletedProcess:
         ("MLFLOW_TRACKING_URI", "ftp://example"),
         ("DEBUG", "maybe"),
         ("CELERY_BROKER_URL", "localhost:6379"),
+        ("CONN_MAX_AGE", "forever"),
+        ("CONN_MAX_AGE", "-1"),
+        ("LOG_LEVEL", "LOUD"),
     ],
 )
 def test_bad_values_stop_start_up_naming_the_variable(variable, value):
@@ -47,6 +50,13 @@ def test_bad_values_stop_start_up_naming_the_variable(variable, value):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert variable in result.stderr
+
+
+def test_log_level_names_the_levels_it_accepts_in_any_case():
+    refused = start_django(LOG_LEVEL="verbose")
+    assert "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL; got 'verbose'" in refused.stderr
+    accepted = start_django(LOG_LEVEL=" warning ", CONN_MAX_AGE="600")
+    assert accepted.returncode == 0, accepted.stderr
 
 
 def test_defaults_are_the_embedded_setup(tmp_path):
