@@ -29,7 +29,6 @@ from django.conf import settings
 # the resend back (approvals/tests/test_apply_recovery.py saw two transitions with it set to 2).
 os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(settings.MLFLOW_HTTP_REQUEST_TIMEOUT)
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import mlflow  # noqa: E402
@@ -180,6 +179,7 @@ class RegistryClient:
 
     def __init__(self, tracking_uri: str | None = None):
         self.tracking_uri = tracking_uri or settings.MLFLOW_TRACKING_URI
+        self.timeout = settings.MLFLOW_HTTP_REQUEST_TIMEOUT
         self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.calls = 0
         self._lock = threading.Lock()
@@ -191,7 +191,7 @@ class RegistryClient:
         with self._lock:
             self.calls += 1
         try:
-            return search(self.tracking_uri.rstrip("/"), **kwargs)
+            return search(self.tracking_uri.rstrip("/"), timeout=self.timeout, **kwargs)
         except mlflow_rest.RestUnavailable as exc:
             raise MlflowUnavailable(_short(str(exc))) from exc
         except mlflow_rest.RestRequestError as exc:
@@ -208,10 +208,15 @@ class RegistryClient:
                 return
 
     def _call(self, method: str, *args, **kwargs):
+        return self._counted(getattr(self._client, method), *args, **kwargs)
+
+    def _counted(self, mlflow_function, *args, **kwargs):
         with self._lock:
             self.calls += 1
+        # MLflow reads its timeout from the environment at each request (rest_utils.http_request).
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(self.timeout)
         try:
-            return getattr(self._client, method)(*args, **kwargs)
+            return mlflow_function(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - translated into our two error types
             raise _translate(exc) from exc
 
