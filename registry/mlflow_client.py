@@ -377,6 +377,55 @@ class RegistryClient:
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self._call("log_text", run_id, text, artifact_file)
 
+    def create_model(self, name: str, *, description: str = "", tags: dict[str, str] | None = None) -> None:
+        self._call("create_registered_model", name, tags=tags or {}, description=description)
+
+    def create_version(self, name: str, source: str, *, run_id: str = "") -> VersionData:
+        return _version_data(self._call("create_model_version", name, source, run_id=run_id or None))
+
+    # ---- training runs, logged as a training script does (manage.py seed_demo) ---------------
+    def runs_named(self, experiment: str, run_name: str) -> list[str]:
+        """Ids of the runs called ``run_name`` in the experiment named ``experiment`` (none if there is none)."""
+        found = self._call("get_experiment_by_name", experiment)
+        if found is None:
+            return []
+        quoted = f'"{run_name}"' if "'" in run_name else f"'{run_name}'"
+        runs = self._pages(
+            "search_runs", experiment_ids=[found.experiment_id], filter_string=f"attributes.run_name = {quoted}"
+        )
+        return [run.info.run_id for run in runs]
+
+    def log_training_run(
+        self, *, experiment, artifact_location, run_name, params, metrics, tags, dataset, model, input_example, trusted
+    ) -> str:
+        """A finished run in ``experiment`` (created at ``artifact_location`` if missing) with params, metrics, tags,
+        its training ``dataset`` (name, local path, DataFrame) and a fitted scikit-learn ``model`` that skops may
+        load with the ``trusted`` types; returns the run id. MLflow logs models only through its fluent API, whose
+        tracking URI is process-wide: it is this client's for the call, then restored."""
+        found = self._call("get_experiment_by_name", experiment)
+        experiment_id = found.experiment_id if found else self._call("create_experiment", experiment, artifact_location)
+        dataset_name, dataset_path, frame = dataset
+        previous_uri = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            with self._counted(mlflow.start_run, experiment_id=experiment_id, run_name=run_name) as run:
+                self._counted(mlflow.log_params, params)
+                self._counted(mlflow.log_metrics, metrics)
+                self._counted(mlflow.set_tags, tags)
+                # An explicit source: MLflow registers the local one twice, then warns that a path is ambiguous.
+                source = mlflow.data.sources.LocalArtifactDatasetSource(dataset_path)
+                self._counted(mlflow.log_input, mlflow.data.from_pandas(frame, source, name=dataset_name), "training")
+                self._counted(
+                    mlflow.sklearn.log_model,
+                    model,
+                    name="model",
+                    input_example=input_example,
+                    skops_trusted_types=trusted,
+                )
+                return run.info.run_id
+        finally:
+            mlflow.set_tracking_uri(previous_uri)
+
     # ---- webhooks (manage.py mlflow_webhook; MLflow >= 3.3, SQL store or ``mlflow server``) ---------
     @dataclass(frozen=True)
     class Webhook:
@@ -532,80 +581,3 @@ def _run_data(run) -> RunData:
         datasets=datasets,
         lifecycle_stage=info.lifecycle_stage or "active",
     )
-
-
-# ---- demo data (seed_demo): logging a trained scikit-learn model the way users do ---------
-def log_demo_training_run(
-    *,
-    experiment: str,
-    run_name: str,
-    model,
-    input_example,
-    training_frame,
-    dataset_name: str,
-    dataset_source: str,
-    params: dict,
-    metrics: dict,
-    tags: dict,
-) -> str:
-    """Log one training run (params, metrics, tags, dataset input, fitted model); return its run id."""
-    import skops.io as skops_io
-
-    mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
-    client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
-    if client.get_experiment_by_name(experiment) is None:
-        client.create_experiment(experiment, artifact_location=f"{settings.MLFLOW_ARTIFACT_ROOT}/{experiment}")
-    mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics(metrics)
-        mlflow.set_tags(tags)
-        dataset = mlflow.data.from_pandas(training_frame, source=dataset_source, name=dataset_name)
-        mlflow.log_input(dataset, context="training")
-        # We trained this model ourselves a moment ago, so every type in it may be trusted by skops.
-        trusted = skops_io.get_untrusted_types(data=skops_io.dumps(model))
-        mlflow.sklearn.log_model(model, name="model", input_example=input_example, skops_trusted_types=trusted)
-        return run.info.run_id
-
-
-def find_runs_by_name(experiment: str, run_name: str) -> list[str]:
-    client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI)
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        return []
-    quoted = f'"{run_name}"' if "'" in run_name else f"'{run_name}'"
-    runs = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = {quoted}")
-    return [r.info.run_id for r in runs]
-
-
-def register_demo_version(*, name: str, run_id: str, stage: str, description: str = "", tags=None) -> int:
-    """Register the run's model as a new version of ``name`` and move it to ``stage``."""
-    client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_TRACKING_URI)
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name, tags=tags or {}, description=description)
-    version = client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
-    if stage != "None":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            client.transition_model_version_stage(
-                name, version.version, stage, archive_existing_versions=stage in ("Staging", "Production")
-            )
-        alias = settings.STAGE_ALIASES.get(stage)
-        if alias:
-            client.set_registered_model_alias(name, alias, version.version)
-    return int(version.version)
-
-
-def registered_versions(name: str) -> dict[str, int]:
-    """run id -> version number of every version of ``name`` (empty if the model is unknown)."""
-    client = MlflowClient(tracking_uri=settings.MLFLOW_TRACKING_URI, registry_uri=settings.MLFLOW_TRACKING_URI)
-    filter_string, exact = name_filter(name)
-    return {v.run_id: int(v.version) for v in client.search_model_versions(filter_string) if exact or v.name == name}
-
-
-# ---- model cards (cards.services) ------------------------------------------------------------
-def get_version_tags(client: RegistryClient, name: str, version: int) -> dict[str, str]:
-    """The version's tags as MLflow has them now (the mirror may lag: tag changes bump no timestamp)."""
-    return dict(client._call("get_model_version", name, str(version)).tags or {})

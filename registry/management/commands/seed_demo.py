@@ -3,11 +3,16 @@
 Idempotent: runs, versions, users and groups that already exist are reused, never duplicated.
 """
 
+import contextlib
 import hashlib
+import logging
 import secrets
+import warnings
 
 import numpy as np
 import pandas as pd
+import skops.io as skops_io
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -18,7 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
-from registry import mlflow_client
+from registry.mlflow_client import RegistryClient
 
 GROUPS = ("owners", "reviewers", "ml-leads")
 USERS = {
@@ -124,6 +129,24 @@ def evaluate(model, x_test, y_test, regions) -> dict:
     return {k: round(float(v), 4) for k, v in metrics.items()}
 
 
+@contextlib.contextmanager
+def mlflow_quietly():
+    """Keep MLflow's chatter out of the demo's output: its INFO lines while it creates a fresh store's tables,
+    and its hint on every inferred schema with integer columns (the churn table has some, and a classifier's
+    predicted labels are integers: nothing a demo user can act on)."""
+    mlflow_logger = logging.getLogger("mlflow")
+    level = mlflow_logger.level
+    mlflow_logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "Hint: Inferred schema contains integer column", UserWarning, r"mlflow\.types\.utils"
+            )
+            yield
+    finally:
+        mlflow_logger.setLevel(level)
+
+
 class Command(BaseCommand):
     help = "Train demo models, log them to MLflow, register versions and create demo users (idempotent)."
 
@@ -131,46 +154,59 @@ class Command(BaseCommand):
         parser.add_argument("--reset-passwords", action="store_true", help="give the demo users a new password")
 
     def handle(self, *args, reset_passwords=False, **options):
-        for model_name, run_name, factory, params, stage, dataset_version, rows, seed in PLAN:
-            self.ensure_version(model_name, run_name, factory, params, stage, dataset_version, rows, seed)
+        with mlflow_quietly():
+            client = RegistryClient()  # a fresh store's tables are created here
+            for model_name, run_name, factory, params, stage, dataset_version, rows, seed in PLAN:
+                self.ensure_version(client, model_name, run_name, factory, params, stage, dataset_version, rows, seed)
         self.ensure_users(reset_passwords)
 
-    def ensure_version(self, model_name, run_name, factory, params, stage, dataset_version, rows, seed):
+    def ensure_version(self, client, model_name, run_name, factory, params, stage, dataset_version, rows, seed):
         experiment = f"{model_name}-training"
-        existing = mlflow_client.find_runs_by_name(experiment, run_name)
-        registered = mlflow_client.registered_versions(model_name)
+        existing = client.runs_named(experiment, run_name)
+        registered = {v.run_id: v.version for v in client.search_versions(model_name)}
         run_id = next((r for r in existing if r in registered), None) or (existing[0] if existing else None)
         if run_id is None:
-            frame = churn_frame(rows, seed)
-            x_train, x_test, y_train, y_test, _, regions = train_test_split(
-                features(frame), frame["churned"], frame["region"], test_size=0.25, random_state=seed
-            )
-            model = factory().fit(x_train, y_train)
-            commit = hashlib.sha1(run_name.encode()).hexdigest()  # noqa: S324 - a stand-in git commit id
-            run_id = mlflow_client.log_demo_training_run(
-                experiment=experiment,
-                run_name=run_name,
-                model=model,
-                input_example=x_train.head(3),
-                training_frame=frame,
-                dataset_name=f"{model_name.lower()}-customers",
-                dataset_source=f"/datasets/{dataset_version}.parquet",
-                params={**params, "estimator": type(model).__name__, "rows": rows},
-                metrics=evaluate(model, x_test, y_test.to_numpy(), regions.to_numpy()),
-                tags={"mlflow.source.git.commit": commit, "dataset_version": dataset_version, "owner": "owner"},
-            )
-            self.stdout.write(f"trained {run_name} ({type(model).__name__})")
+            run_id = self.train(client, experiment, model_name, run_name, factory, params, dataset_version, rows, seed)
         if run_id in registered:
             self.stdout.write(f"{model_name} v{registered[run_id]} already registered ({run_name})")
             return
-        version = mlflow_client.register_demo_version(
-            name=model_name,
-            run_id=run_id,
-            stage=stage,
-            description=f"Demo {model_name} model",
-            tags={"owner": "owner", "team": "customer-analytics"},
-        )
+        if client.get_model(model_name) is None:
+            client.create_model(
+                model_name,
+                description=f"Demo {model_name} model",
+                tags={"owner": "owner", "team": "customer-analytics"},
+            )
+        version = client.create_version(model_name, f"runs:/{run_id}/model", run_id=run_id).version
+        if stage != "None":
+            client.transition_stage(model_name, version, stage, archive_existing=stage in ("Staging", "Production"))
+            alias = settings.STAGE_ALIASES.get(stage)
+            if alias:
+                client.set_alias(model_name, alias, version)
         self.stdout.write(f"registered {model_name} v{version} in stage {stage}")
+
+    def train(self, client, experiment, model_name, run_name, factory, params, dataset_version, rows, seed) -> str:
+        """Fit the model on its synthetic table and log the run the way a training script would."""
+        frame = churn_frame(rows, seed)
+        x_train, x_test, y_train, y_test, _, regions = train_test_split(
+            features(frame), frame["churned"], frame["region"], test_size=0.25, random_state=seed
+        )
+        model = factory().fit(x_train, y_train)
+        commit = hashlib.sha1(run_name.encode()).hexdigest()  # noqa: S324 - a stand-in git commit id
+        run_id = client.log_training_run(
+            experiment=experiment,
+            artifact_location=f"{settings.MLFLOW_ARTIFACT_ROOT}/{experiment}",
+            run_name=run_name,
+            params={**params, "estimator": type(model).__name__, "rows": rows},
+            metrics=evaluate(model, x_test, y_test.to_numpy(), regions.to_numpy()),
+            tags={"mlflow.source.git.commit": commit, "dataset_version": dataset_version, "owner": "owner"},
+            dataset=(f"{model_name.lower()}-customers", f"/datasets/{dataset_version}.parquet", frame),
+            model=model,
+            input_example=x_train.head(3),
+            # We trained this model ourselves a moment ago, so every type in it may be trusted by skops.
+            trusted=skops_io.get_untrusted_types(data=skops_io.dumps(model)),
+        )
+        self.stdout.write(f"trained {run_name} ({type(model).__name__})")
+        return run_id
 
     @transaction.atomic
     def ensure_users(self, reset_passwords: bool):
