@@ -24,7 +24,7 @@ install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
 demo: install
-	DEBUG=true $(PY) manage.py migrate --noinput
+	DEBUG=true $(PY) manage.py migrate --noinput --verbosity 0
 	DEBUG=true $(PY) manage.py seed_demo
 	DEBUG=true $(PY) manage.py sync_registry
 	DEBUG=true PORTAL_URL=http://$(HOST):$(PORT) $(PY) manage.py seed_demo_requests

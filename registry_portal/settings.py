@@ -196,7 +196,8 @@ if CELERY_BROKER_URL:
     envurl("CELERY_BROKER_URL", CELERY_BROKER_URL, schemes=("redis", "rediss", "amqp", "memory"))
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+# In-process tasks still pass through a producer: a hostname of its own spares kombu's "No hostname" warning.
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None  # job status lives in our own models (SyncRun, CheckRun, ...)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", "900")
@@ -257,5 +258,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"alembic": {"level": "WARNING"}, "mlflow": {"level": "WARNING"}},
+    "loggers": {
+        "alembic": {"level": "WARNING"},
+        "mlflow": {"level": "WARNING"},
+        # Tasks run in-process (no broker): a "Task ... succeeded" line per task would only interleave with the
+        # output of the page or command that queued it; a failing task raises there (CELERY_TASK_EAGER_PROPAGATES).
+        **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),
+    },
 }
