@@ -24,7 +24,10 @@ def silent_mlflow():
         pytest.param(lambda client: client.search_versions(), id="plain-JSON reader"),
     ],
 )
-def test_a_settings_override_of_the_timeout_reaches_the_request(silent_mlflow, settings, read):
+def test_a_settings_override_of_the_timeout_reaches_the_request(silent_mlflow, settings, monkeypatch, read):
+    # The client hands MLflow its timeout through the environment, which subprocesses started by later tests
+    # inherit (a live worker's settings read it): put it back afterwards.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", str(settings.MLFLOW_HTTP_REQUEST_TIMEOUT))
     settings.MLFLOW_HTTP_REQUEST_TIMEOUT = 1
     client = RegistryClient(silent_mlflow)
 
