@@ -6,7 +6,6 @@ from functools import partial, wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,10 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from . import selectors, services
-from .charts import metric_chart
 from .forms import LineageSearchForm, ModelFilterForm, ReverseLineageForm, VersionTableForm
 from .lineage import version_lineage
-from .metrics import key_metric_names, metric_deltas, params_diff
 from .models import SyncRun
 
 
@@ -100,32 +97,27 @@ def sync_status(request, pk):
 @require_GET
 @_follow_renames
 def model_detail(request, name):
-    model = selectors.model_get_for_user(request.user, name)
     form = VersionTableForm(request.GET)
     form.is_valid()
-    sort = form.ordering
-    sort_metric = sort.lstrip("-").removeprefix("metric:") if "metric:" in sort else ""
-    versions = selectors.model_versions(model)
-    all_metrics = sorted({name for v in versions for name in v.metrics})
-    key_metrics = key_metric_names((v.metrics for v in versions), must_include=sort_metric)
-    chart_metric = form.cleaned_data.get("chart") or sort_metric or (key_metrics[0] if key_metrics else "")
-    production = next((v for v in sorted(versions, key=lambda v: -v.version) if v.stage == "Production"), None)
-    page = Paginator(selectors.sort_versions(versions, sort), selectors.VERSIONS_PER_PAGE).get_page(
-        request.GET.get("page")
+    shown = selectors.model_page(
+        request.user,
+        name,
+        sort=form.ordering,
+        chart=form.cleaned_data.get("chart") or "",
+        page_number=request.GET.get("page"),
     )
-    selectors.with_key_values(page, key_metrics)
     context = {
-        "model": model,
         "form": form,
-        "sort": sort,
-        "page": page,
-        "version_count": len(versions),
-        "key_metrics": key_metrics,
-        "all_metrics": all_metrics,
-        "chart_metric": chart_metric,
-        "chart": metric_chart(chart_metric, versions) if chart_metric else None,
-        "headline": production or (max(versions, key=lambda v: v.version) if versions else None),
-        "timeline": lambda: selectors.model_timeline(model),
+        "model": shown.model,
+        "sort": shown.sort,
+        "page": shown.page,
+        "version_count": shown.version_count,
+        "key_metrics": shown.key_metrics,
+        "all_metrics": shown.all_metrics,
+        "chart_metric": shown.chart_metric,
+        "chart": shown.chart,
+        "headline": shown.headline,
+        "timeline": shown.timeline,  # a method: evaluated only when the whole page renders
     }
     return _render(request, "registry/model_detail.html", context, fragments=("versions", "chart"))
 
@@ -136,18 +128,15 @@ def model_detail(request, name):
 def version_detail(request, name, version):
     review = selectors.version_review_for_user(request.user, name, version)
     model_version = review.version
-    baseline = review.production if review.is_compared else None
-    # Without a run or LoggedModel there is nothing of this version to compare: no rows, not all "missing".
-    measured = review.is_measured
     context = {
         "review": review,
         "version": model_version,
         "run": review.run,
         "logged_model": model_version.mirrored_logged_model,
         "production": review.production,
-        "compared": baseline is not None,
-        "deltas": metric_deltas(model_version.metrics, baseline and baseline.metrics) if measured else [],
-        "params": params_diff(model_version.params, baseline and baseline.params) if measured else [],
+        "compared": review.is_compared,
+        "deltas": review.comparison.deltas,
+        "params": review.params,
     }
     return render(request, "registry/version_detail.html", context)
 

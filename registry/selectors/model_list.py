@@ -40,11 +40,7 @@ def model_list_for_user(user, *, query: str = "", stage: str = "", alias: str = 
         )
 
     def version_in(stage_name):
-        return Subquery(
-            ModelVersion.objects.filter(model=OuterRef("pk"), stage=stage_name)
-            .order_by("-version")
-            .values("version")[:1]
-        )
+        return Subquery(ModelVersion.objects.filter(model=OuterRef("pk")).in_stage(stage_name).values("version")[:1])
 
     # Correlated subqueries rather than GROUP BY: the database evaluates them for one page only.
     return models.annotate(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.http import Http404
 
+from ..metrics import MetricDelta, ParamDiff, metric_deltas, params_diff
 from ..models import ModelVersion, RegisteredModel, Run, RunInput, StageChange
 from .model_list import _raise_if_renamed
 
@@ -21,10 +22,40 @@ def version_get_for_user(user, name: str, version: int) -> ModelVersion:
         raise Http404("No such model version in the mirror.") from None
 
 
+@dataclass(frozen=True)
+class ProductionComparison:
+    """A version against its model's Production version: what "metrics against Production" shows
+    (``templates/registry/metric_deltas.html``)."""
+
+    version: ModelVersion
+    production: ModelVersion | None  # None when the model has none, or it is ``version`` itself
+    deltas: list[MetricDelta]
+
+    @property
+    def is_compared(self) -> bool:
+        """Whether there is a Production version to compare with, and its metrics are known."""
+        return self.production is not None and self.production.is_measured
+
+
+def production_comparison(version: ModelVersion) -> ProductionComparison:
+    """``version`` (with ``run`` and ``logged_model``) against the Production version (the newest one,
+    ``production_of``), never against itself; one query.
+
+    Without a run or LoggedModel there is nothing of ``version`` to compare: no rows, not all "missing".
+    """
+    production = ModelVersion.objects.production_of(version.model_id)
+    if production is not None and production.pk == version.pk:
+        production = None
+    baseline = production.metrics if production is not None and production.is_measured else None
+    return ProductionComparison(
+        version, production, metric_deltas(version.metrics, baseline) if version.is_measured else []
+    )
+
+
 @dataclass
 class VersionReview:
     version: ModelVersion
-    production: ModelVersion | None  # the version compared against: None when there is none, or it is this one
+    comparison: ProductionComparison
     inputs: list[RunInput]
     history: list[StageChange]
 
@@ -33,12 +64,13 @@ class VersionReview:
         return self.version.mirrored_run
 
     @property
-    def is_production(self) -> bool:
-        return self.version.stage == "Production" and self.production is None
+    def production(self) -> ModelVersion | None:
+        """The version compared against: None when there is none, or it is this one."""
+        return self.comparison.production
 
     @property
-    def production_run(self) -> Run | None:
-        return self.production.mirrored_run if self.production else None
+    def is_production(self) -> bool:
+        return self.version.stage == "Production" and self.production is None
 
     @property
     def is_measured(self) -> bool:
@@ -47,24 +79,21 @@ class VersionReview:
 
     @property
     def is_compared(self) -> bool:
-        """Whether there is a Production version to compare with, and its metrics are known."""
-        return self.production is not None and self.production.is_measured
+        return self.comparison.is_compared
+
+    @property
+    def params(self) -> list[ParamDiff]:
+        """The version's params, diffed against Production's when compared; none without a run or LoggedModel."""
+        if not self.is_measured:
+            return []
+        return params_diff(self.version.params, self.production.params if self.is_compared else None)
 
 
 def version_review_for_user(user, name: str, version: int) -> VersionReview:
     model_version = version_get_for_user(user, name, version)
-    # Several versions can be in Production when transitions did not archive: compare with the newest.
-    production = (
-        ModelVersion.objects.select_related("run", "logged_model")
-        .filter(model_id=model_version.model_id, stage="Production")
-        .order_by("-version")
-        .first()
-    )
-    if production is not None and production.pk == model_version.pk:
-        production = None
     return VersionReview(
         version=model_version,
-        production=production,
+        comparison=production_comparison(model_version),
         inputs=version_inputs(model_version),
         history=list(StageChange.objects.of_version(model_version)),
     )

@@ -278,7 +278,7 @@ def test_model_page_shows_model_versions_chart_and_history(client_in, churn):
     assert "In Production: <a" in html
     version_rows = rows(html.split('id="versions"', 1)[1])
     assert [re.search(r">v(\d+)</a></th>", r).group(1) for r in version_rows] == ["4", "3", "2", "1"]
-    assert "{# " not in html  # slots are template comments, never shown
+    assert "{# " not in html  # no template comment reaches the page
     chart = html.split('<figure class="chart">', 1)[1].split("</figure>", 1)[0]
     assert chart.count("<circle") == 3  # v4 has no run, so no accuracy
     assert 'class="point production"' in chart
@@ -287,6 +287,29 @@ def test_model_page_shows_model_versions_chart_and_history(client_in, churn):
     assert bars == [("production", "1"), ("production", "2"), ("staging", "3")]
     table = history.split("<tbody>", 1)[1]
     assert re.search(r"v1</a></td>\s*<td><time[^>]*>2025-01-02 00:00</time></td>\s*<td><time[^>]*>2025-01-04", table)
+
+
+def test_every_page_takes_the_newest_of_two_production_versions(client_in, churn):
+    """Transitions made outside the portal without archiving leave two versions in Production: the list, the
+    model page's headline and the version page all take the newest (``ModelVersion.objects.in_stage``)."""
+    model, versions = churn
+    make_version(model, 5, stage="Production", metrics={"accuracy": 0.9})
+
+    churn_row = rows(client_in.get("/").content.decode())[0]
+    assert '<a class="badge production" href="/models/Churn/versions/5/">v5</a>' in churn_row
+    assert (
+        'In Production: <a href="/models/Churn/versions/5/">v5</a>' in client_in.get("/models/Churn/").content.decode()
+    )
+    assert (
+        'Production version, <a href="/models/Churn/versions/5/">'
+        in client_in.get("/models/Churn/versions/3/").content.decode()
+    )
+    # the older one is compared with the newest, and the newest with nothing
+    assert (
+        'Production version, <a href="/models/Churn/versions/5/">'
+        in client_in.get("/models/Churn/versions/2/").content.decode()
+    )
+    assert "This version is in Production" in client_in.get("/models/Churn/versions/5/").content.decode()
 
 
 @pytest.mark.parametrize(
