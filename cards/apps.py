@@ -6,4 +6,6 @@ class CardsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import receivers  # noqa: F401 - connects the signal receivers
+        from . import panels, receivers  # noqa: F401 - receivers connects the signal receivers
+
+        panels.register()

@@ -13,7 +13,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
-from . import selectors, services
+from . import panels, selectors, services
 from .forms import LineageSearchForm, ModelFilterForm, ReverseLineageForm, VersionTableForm
 from .lineage import version_lineage
 from .models import SyncRun
@@ -50,12 +50,15 @@ def model_list(request):
     form = ModelFilterForm(request.GET)
     form.is_valid()
     page = selectors.model_list_page(request.user, form.filters(), request.GET.get("page"))
+    objects = panels.PageObjects("model_list", request.user)
     context = {
         "form": form,
         "page": page,
-        # Callables: the template evaluates them only when it renders the whole page.
+        # Callables: the template evaluates them only when it renders the whole page (panels too).
         "owners": selectors.owner_choices,
         "sync": selectors.sync_run_latest_running,
+        "panels": panels.panels_for(objects),
+        "columns": panels.columns_for(objects, page),
     }
     return _render(request, "registry/model_list.html", context, fragments=("results",))
 
@@ -106,6 +109,7 @@ def model_detail(request, name):
         chart=form.cleaned_data.get("chart") or "",
         page_number=request.GET.get("page"),
     )
+    objects = panels.PageObjects("model", request.user, model=shown.model)
     context = {
         "form": form,
         "model": shown.model,
@@ -118,6 +122,8 @@ def model_detail(request, name):
         "chart": shown.chart,
         "headline": shown.headline,
         "timeline": shown.timeline,  # a method: evaluated only when the whole page renders
+        "panels": panels.panels_for(objects),
+        "columns": panels.columns_for(objects, shown.page),
     }
     return _render(request, "registry/model_detail.html", context, fragments=("versions", "chart"))
 
@@ -128,6 +134,7 @@ def model_detail(request, name):
 def version_detail(request, name, version):
     review = selectors.version_review_for_user(request.user, name, version)
     model_version = review.version
+    objects = panels.PageObjects("version", request.user, model=model_version.model, version=model_version)
     context = {
         "review": review,
         "version": model_version,
@@ -137,6 +144,7 @@ def version_detail(request, name, version):
         "compared": review.is_compared,
         "deltas": review.comparison.deltas,
         "params": review.params,
+        "panels": panels.panels_for(objects),
     }
     return render(request, "registry/version_detail.html", context)
 

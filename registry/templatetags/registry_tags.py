@@ -94,6 +94,44 @@ def chart_points(chart):
     return mark_safe("\n".join(points))  # noqa: S308 - every interpolated string is escaped above
 
 
+# --- what other apps add to the pages (registry.panels) -------------------------------------------
+
+
+PAGE_VARIABLES = ("request", "user", "csrf_token")
+
+
+def _isolated(context, values: dict):
+    """A context of ``values`` and the page's ``PAGE_VARIABLES``, nothing else of the page (as an inclusion
+    tag's): a partial cannot come to depend on what one page happens to hold."""
+    isolated = context.new(values)
+    for name in PAGE_VARIABLES:
+        if name in context:
+            isolated[name] = context[name]
+    return isolated
+
+
+@register.simple_tag(takes_context=True)
+def render_panel(context, shown):
+    """``{% render_panel p %}`` for a ``registry.panels.ShownPanel``: its partial with its selector's context."""
+    return context.template.engine.get_template(shown.template).render(_isolated(context, shown.context))
+
+
+@register.simple_tag(takes_context=True)
+def render_cell(context, column, row):
+    """``{% render_cell column row %}`` for a ``registry.panels.ShownColumn``: the cell's partial with ``row``
+    and its ``value`` (every row's value came from one call of the column's selector).
+
+    The partial and its context are made once per column and page: a table renders hundreds of cells.
+    """
+    key = ("registry.render_cell", id(column))
+    if key not in context.render_context:
+        template = context.template.engine.get_template(column.template)
+        context.render_context[key] = (template, _isolated(context, {}))
+    template, cell_context = context.render_context[key]
+    with cell_context.push(row=row, value=column.value(row)):
+        return template.render(cell_context)
+
+
 @register.simple_tag
 def mlflow_model_url(name):
     return links.mlflow_model_url(name)
