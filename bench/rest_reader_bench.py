@@ -38,9 +38,9 @@ def client_rows(client, method, page):
     """Every row through MlflowClient, shaped by the portal's own converters (what the REST reader must equal)."""
     from dataclasses import asdict
 
-    from registry.mlflow_client import _model_data, _version_data
+    from registry.mlflow_data import model_data, version_data
 
-    convert = _model_data if method == "search_registered_models" else _version_data
+    convert = model_data if method == "search_registered_models" else version_data
     rows, token = [], None
     while True:
         result = getattr(client, method)(max_results=page, page_token=token)

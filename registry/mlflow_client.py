@@ -1,6 +1,6 @@
 """The only module of the portal that imports mlflow.
 
-Everything else talks to MLflow through the functions here and gets plain dataclasses
+Everything else talks to MLflow through the functions here and gets plain dataclasses (``mlflow_data``)
 back, with MLflow's quirks normalised (versions and alias targets are ``int``;
 timestamps are aware datetimes; aliases come from the registered model, because
 ``search_model_versions`` returns them empty — mlflow issue #16734).
@@ -12,13 +12,12 @@ wrong: retrying will not help).
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import os
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -37,6 +36,19 @@ from mlflow.entities import ViewType  # noqa: E402
 from mlflow.exceptions import MlflowException, RestException  # noqa: E402
 
 from . import mlflow_rest  # noqa: E402
+from .mlflow_data import (  # noqa: E402
+    PROMPT_TAG,
+    LoggedModelData,
+    ModelData,
+    RunData,
+    VersionData,
+    logged_model_data,
+    model_data,
+    name_filter,
+    run_data,
+    to_datetime,
+    version_data,
+)
 
 RUN_CHUNK = 500
 SINCE_PAGES = (10, 100, 1000)
@@ -87,91 +99,6 @@ def _translate(exc: Exception) -> MlflowError:
 def _short(message: str, limit: int = 1000) -> str:
     message = " ".join(message.split())
     return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-def to_datetime(ms: int | None) -> dt.datetime | None:
-    if ms is None:
-        return None
-    return dt.datetime.fromtimestamp(int(ms) / 1000, tz=dt.UTC)
-
-
-@dataclass(frozen=True)
-class ModelData:
-    name: str
-    description: str
-    tags: dict[str, str]
-    aliases: dict[str, int]
-    created_at: dt.datetime | None
-    updated_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class VersionData:
-    name: str
-    version: int
-    stage: str
-    status: str
-    run_id: str
-    source: str
-    description: str
-    tags: dict[str, str]
-    created_at: dt.datetime | None
-    updated_at: dt.datetime | None
-    status_message: str = ""
-
-    @property
-    def logged_model_id(self) -> str:
-        """The LoggedModel a version was registered from (``models:/m-…``); MLflow's ``model_id`` is always None."""
-        return logged_model_id_of(self.source)
-
-
-def logged_model_id_of(source: str) -> str:
-    if not source.startswith("models:/"):
-        return ""
-    model_id = source.removeprefix("models:/").split("/", 1)[0]
-    return model_id if model_id.startswith("m-") else ""
-
-
-@dataclass(frozen=True)
-class LoggedModelData:
-    model_id: str
-    experiment_id: str
-    name: str
-    source_run_id: str
-    status: str
-    params: dict[str, str]
-    metrics: dict[str, float]
-    metric_datasets: dict[str, dict]
-    tags: dict[str, str]
-    created_at: dt.datetime | None
-    updated_at: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class DatasetData:
-    name: str
-    digest: str
-    source_type: str
-    source: str
-    schema: str
-    profile: str
-    context: str
-
-
-@dataclass(frozen=True)
-class RunData:
-    run_id: str
-    experiment_id: str
-    run_name: str
-    user: str
-    status: str
-    start_time: dt.datetime | None
-    end_time: dt.datetime | None
-    params: dict[str, str]
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    datasets: list[DatasetData] = field(default_factory=list)
-    lifecycle_stage: str = "active"
 
 
 class RegistryClient:
@@ -237,7 +164,7 @@ class RegistryClient:
                 ModelData(**row)
                 for row in self._rest_pages(mlflow_rest.search_registered_models, max_results=MODEL_PAGE)
             ]
-        return [_model_data(m) for m in self._pages("search_registered_models", max_results=MODEL_PAGE)]
+        return [model_data(m) for m in self._pages("search_registered_models", max_results=MODEL_PAGE)]
 
     def get_model(self, name: str) -> ModelData | None:
         """One model by its exact name (no filter to quote), or None when MLflow says it does not exist.
@@ -251,7 +178,7 @@ class RegistryClient:
             return None
         if (model.tags or {}).get(PROMPT_TAG) == "true":
             return None
-        return _model_data(model)
+        return model_data(model)
 
     def search_versions(self, name: str | None = None) -> list[VersionData]:
         filter_string, exact = name_filter(name) if name is not None else (None, True)
@@ -264,7 +191,7 @@ class RegistryClient:
             ]
         else:
             versions = [
-                _version_data(v)
+                version_data(v)
                 for v in self._pages("search_model_versions", filter_string=filter_string, max_results=VERSION_PAGE)
             ]
         return versions if exact else [v for v in versions if v.name == name]
@@ -273,12 +200,12 @@ class RegistryClient:
         """Versions updated at or after ``since_ms`` (newest first), reading pages only until an older one shows."""
         if self._rest:
             return self._since(self._rest_page(mlflow_rest.search_model_versions, VersionData), since_ms)
-        return self._since(self._client_page("search_model_versions", _version_data), since_ms)
+        return self._since(self._client_page("search_model_versions", version_data), since_ms)
 
     def search_models_since(self, since_ms: int) -> list[ModelData]:
         if self._rest:
             return self._since(self._rest_page(mlflow_rest.search_registered_models, ModelData), since_ms)
-        return self._since(self._client_page("search_registered_models", _model_data), since_ms)
+        return self._since(self._client_page("search_registered_models", model_data), since_ms)
 
     def _since(self, read_page, since_ms: int) -> list:
         """Pages grow (10, 100, then 1,000 rows): usually the first small page already reaches the watermark,
@@ -318,7 +245,7 @@ class RegistryClient:
 
     def get_logged_model(self, model_id: str) -> LoggedModelData | None:
         try:
-            return _logged_model_data(self._call("get_logged_model", model_id))
+            return logged_model_data(self._call("get_logged_model", model_id))
         except MlflowNotFound:
             return None
 
@@ -337,12 +264,12 @@ class RegistryClient:
                 run_view_type=ViewType.ALL,
                 max_results=len(chunk),
             ):
-                runs.append(_run_data(run))
+                runs.append(run_data(run))
         return runs
 
     def get_version(self, name: str, version: int) -> VersionData:
         v = self._call("get_model_version", name, str(version))
-        return _version_data(v)
+        return version_data(v)
 
     def find_version(self, name: str, version: int) -> VersionData | None:
         """The version, or None when MLflow says it does not exist."""
@@ -362,7 +289,7 @@ class RegistryClient:
             v = self._call(
                 "transition_model_version_stage", name, str(version), stage, archive_existing_versions=archive_existing
             )
-        return _version_data(v)
+        return version_data(v)
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         self._call("set_registered_model_alias", name, alias, str(version))
@@ -381,7 +308,7 @@ class RegistryClient:
         self._call("create_registered_model", name, tags=tags or {}, description=description)
 
     def create_version(self, name: str, source: str, *, run_id: str = "") -> VersionData:
-        return _version_data(self._call("create_model_version", name, source, run_id=run_id or None))
+        return version_data(self._call("create_model_version", name, source, run_id=run_id or None))
 
     # ---- training runs, logged as a training script does (manage.py seed_demo) ---------------
     def runs_named(self, experiment: str, run_name: str) -> list[str]:
@@ -474,110 +401,3 @@ class RegistryClient:
 
     def delete_webhook(self, webhook_id: str) -> None:
         self._call("delete_webhook", webhook_id)
-
-
-PROMPT_TAG = "mlflow.prompt.is_prompt"
-
-
-def name_filter(name: str) -> tuple[str, bool]:
-    """A ``name = …`` filter the way MLflow's parser reads it, and whether it matches exactly.
-
-    MLflow's filter strings have no escapes (``\\'`` matches nothing): a name with ``'`` is quoted with
-    ``"``, and the other way round. A name with both cannot be written: it is searched with ``LIKE``, each
-    quote a one-character wildcard, and the caller keeps only the exact name (``exact`` is False).
-    """
-    if "'" not in name:
-        return f"name = '{name}'", True
-    if '"' not in name:
-        return f'name = "{name}"', True
-    return "name LIKE '" + name.replace("'", "_").replace('"', "_") + "'", False
-
-
-def _model_data(m) -> ModelData:
-    return ModelData(
-        name=m.name,
-        description=m.description or "",
-        tags=dict(m.tags or {}),
-        aliases={alias: int(version) for alias, version in (m.aliases or {}).items()},
-        created_at=to_datetime(m.creation_timestamp),
-        updated_at=to_datetime(m.last_updated_timestamp),
-    )
-
-
-def _logged_model_data(m) -> LoggedModelData:
-    metrics: dict[str, float] = {}
-    datasets: dict[str, dict] = {}
-    latest: dict[str, tuple] = {}
-    # ``metrics`` lists every logged value; keep the latest per key (by step, then time), as a run's data does.
-    for metric in m.metrics or []:
-        order = (metric.step or 0, metric.timestamp or 0)
-        if metric.key in latest and latest[metric.key] > order:
-            continue
-        latest[metric.key] = order
-        metrics[metric.key] = float(metric.value)
-        if metric.dataset_name or metric.dataset_digest:
-            datasets[metric.key] = {"name": metric.dataset_name or "", "digest": metric.dataset_digest or ""}
-        else:
-            datasets.pop(metric.key, None)
-    return LoggedModelData(
-        model_id=m.model_id,
-        experiment_id=str(m.experiment_id or ""),
-        name=m.name or "",
-        source_run_id=m.source_run_id or "",
-        status=str(m.status or ""),
-        params=dict(m.params or {}),
-        metrics=metrics,
-        metric_datasets=datasets,
-        tags={k: v for k, v in (m.tags or {}).items()},
-        created_at=to_datetime(m.creation_timestamp),
-        updated_at=to_datetime(m.last_updated_timestamp),
-    )
-
-
-def _version_data(v) -> VersionData:
-    return VersionData(
-        name=v.name,
-        version=int(v.version),
-        stage=v.current_stage or "None",
-        status=v.status or "",
-        run_id=v.run_id or "",
-        source=v.source or "",
-        description=v.description or "",
-        tags=dict(v.tags or {}),
-        created_at=to_datetime(v.creation_timestamp),
-        updated_at=to_datetime(v.last_updated_timestamp),
-        status_message=v.status_message or "",
-    )
-
-
-def _run_data(run) -> RunData:
-    datasets = []
-    for dataset_input in run.inputs.dataset_inputs if run.inputs else []:
-        ds = dataset_input.dataset
-        context = next((t.value for t in dataset_input.tags or [] if t.key == "mlflow.data.context"), "")
-        datasets.append(
-            DatasetData(
-                name=ds.name or "",
-                digest=ds.digest or "",
-                source_type=ds.source_type or "",
-                source=ds.source or "",
-                schema=ds.schema or "",
-                profile=ds.profile or "",
-                context=context,
-            )
-        )
-    info = run.info
-    return RunData(
-        run_id=info.run_id,
-        experiment_id=str(info.experiment_id),
-        run_name=info.run_name or "",
-        user=info.user_id or "",
-        status=info.status or "",
-        start_time=to_datetime(info.start_time),
-        end_time=to_datetime(info.end_time),
-        params=dict(run.data.params or {}),
-        metrics={k: float(v) for k, v in (run.data.metrics or {}).items()},
-        tags={k: v for k, v in (run.data.tags or {}).items() if k != "mlflow.log-model.history"},
-        datasets=datasets,
-        lifecycle_stage=info.lifecycle_stage or "active",
-    )

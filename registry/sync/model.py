@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.services import PendingEvent, Target, record_many
 
-from ..mlflow_client import ModelData, VersionData
+from ..mlflow_data import ModelData, VersionData
 from ..models import OWNER_LENGTH, ModelVersion, RegisteredModel, StageChange, SyncRun
 from ..signals import versions_removed
 from .common import ACTOR

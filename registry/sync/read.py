@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Max, Q
 
-from ..mlflow_client import LoggedModelData, ModelData, RegistryClient, RunData, VersionData
+from ..mlflow_client import RegistryClient
+from ..mlflow_data import LoggedModelData, ModelData, RunData, VersionData
 from ..models import TERMINAL_RUN_STATUSES, LoggedModel, ModelVersion, RegisteredModel, Run, SyncRun
 from .model import VERSION_FIELDS
 

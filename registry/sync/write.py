@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.services import PendingEvent, record_many
 
 from ..fields import same_floats
-from ..mlflow_client import LoggedModelData, RunData
+from ..mlflow_data import LoggedModelData, RunData
 from ..models import Dataset, LoggedModel, RegisteredModel, Run, RunInput, SyncRun
 from .common import logger
 from .model import _delete_model, _sync_model, _unchanged

@@ -215,7 +215,7 @@ def test_obrien_in_double_quotes(registry, mlflow_server):
 
 
 def test_rows_build_the_portal_dataclasses(registry, mlflow_server):
-    from registry.mlflow_client import ModelData, VersionData
+    from registry.mlflow_data import ModelData, VersionData
 
     model = mlflow_rest.search_registered_models(mlflow_server.url, max_results=1).items[0]
     assert ModelData(**model).name == model["name"]
