@@ -115,10 +115,6 @@ class ShownPanel:
     panel: Panel
     objects: PageObjects
 
-    @property
-    def template(self) -> str:
-        return self.panel.template
-
     @cached_property
     def context(self) -> dict:
         return self.panel.selector(self.objects)
@@ -135,10 +131,6 @@ class ShownColumn:
     @property
     def heading(self) -> str:
         return self.column.heading
-
-    @property
-    def template(self) -> str:
-        return self.column.template
 
     @cached_property
     def values(self) -> Mapping[Any, Any]:

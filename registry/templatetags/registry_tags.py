@@ -113,7 +113,7 @@ def _isolated(context, values: dict):
 @register.simple_tag(takes_context=True)
 def render_panel(context, shown):
     """``{% render_panel p %}`` for a ``registry.panels.ShownPanel``: its partial with its selector's context."""
-    return context.template.engine.get_template(shown.template).render(_isolated(context, shown.context))
+    return context.template.engine.get_template(shown.panel.template).render(_isolated(context, shown.context))
 
 
 @register.simple_tag(takes_context=True)
@@ -125,7 +125,7 @@ def render_cell(context, column, row):
     """
     key = ("registry.render_cell", id(column))
     if key not in context.render_context:
-        template = context.template.engine.get_template(column.template)
+        template = context.template.engine.get_template(column.column.template)
         context.render_context[key] = (template, _isolated(context, {}))
     template, cell_context = context.render_context[key]
     with cell_context.push(row=row, value=column.value(row)):
