@@ -31,7 +31,7 @@ def check_run_refusal(user, version) -> Refusal | None:
 
 def request_create_refusal(user, version) -> Refusal | None:
     """Filing a transition request for ``version``: the model's owners and admins, as they edit its card; no query."""
-    if roles.is_admin(user) or roles.is_owner(user, version.model):
+    if roles.is_owner_or_admin(user, version.model):
         return None
     return Refusal("only the model's owner or an admin may request a transition")
 

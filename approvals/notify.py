@@ -18,11 +18,12 @@ from registry_portal import roles
 logger = logging.getLogger(__name__)
 
 
-def group_emails(*groups: str, staff: bool = False) -> list[str]:
+def group_emails(*groups: str, admins: bool = False) -> list[str]:
+    """Addresses of active members of ``groups`` (and, with ``admins``, of every admin: ``roles.is_admin``)."""
     users = get_user_model().objects.filter(is_active=True).exclude(email="")
     who = Q(groups__name__in=groups)
-    if staff:
-        who |= Q(is_staff=True) | Q(is_superuser=True)
+    if admins:
+        who |= Q(is_superuser=True)
     return sorted(set(users.filter(who).values_list("email", flat=True)))
 
 
@@ -62,4 +63,4 @@ def unapproved_transitions(found) -> int:
         "Sync saw these stage or alias changes in MLflow with no approved portal request behind them:\n\n"
         f"{lines}\n\nModel pages:\n{links}\n"
     )
-    return _send(subject, body, group_emails(roles.ML_LEADS, staff=True))
+    return _send(subject, body, group_emails(roles.ML_LEADS, admins=True))

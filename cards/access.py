@@ -13,7 +13,7 @@ from registry_portal import roles
 
 def _is_editor(user, version) -> bool:
     # One rule for every change to a card (a save, a preview, publishing again), so they never drift apart.
-    return roles.is_admin(user) or roles.is_owner(user, version.model)
+    return roles.is_owner_or_admin(user, version.model)
 
 
 def card_edit_refusal(user, version) -> Refusal | None:

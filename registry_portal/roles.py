@@ -27,3 +27,8 @@ def in_group(user, *names: str) -> bool:
 def is_owner(user, model) -> bool:
     """Owners of a model: ``RegisteredModel.owner`` (from MLflow's ``owner`` tag) is their user name."""
     return bool(getattr(user, "is_authenticated", False)) and bool(model.owner) and model.owner == user.get_username()
+
+
+def is_owner_or_admin(user, model) -> bool:
+    """Who stewards a model: its owners and admins change its card and file its transition requests."""
+    return is_admin(user) or is_owner(user, model)
