@@ -1,6 +1,6 @@
 """Reads of governance data that depend on who asks."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -10,9 +10,10 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from cards.selectors import card_page
 from registry.access import Refusal
-from registry.metrics import metric_deltas
 from registry.models import ModelVersion, RegisteredModel
+from registry.selectors import ProductionComparison, production_comparison
 from registry_portal import roles
 
 from . import access
@@ -37,8 +38,11 @@ def check_run_get_for_user(user, pk: int) -> CheckRun:
     )
 
 
-def checks_panel(version: ModelVersion, user) -> dict:
-    """What the version page's checklist shows: the latest run, its results, and whether it is stale."""
+def checks_panel(version: ModelVersion, user, *, digest: str | None = None) -> dict:
+    """What the version page's checklist shows: the latest run, its results, and whether it is stale.
+
+    ``digest``: the version's content digest when the page has computed it already (once per page).
+    """
     latest = (
         CheckRun.objects.filter(version=version)
         .prefetch_related(Prefetch("results", queryset=CheckResult.objects.order_by("position")))
@@ -49,7 +53,7 @@ def checks_panel(version: ModelVersion, user) -> dict:
         "version": version,
         "check_run": latest,
         "results": list(latest.results.all()) if latest else [],
-        "is_stale": bool(latest and latest.is_stale_against(version_content_digest(version))),
+        "is_stale": bool(latest and latest.is_stale_against(digest or version_content_digest(version))),
         "can_run": access.check_run_refusal(user, version) is None,
         "stages": STAGES,
         "default_stage": latest.stage if latest else (next_stage(version) or "Production"),
@@ -230,8 +234,9 @@ class RequestPage:
     approve_refusal: str
     can_withdraw: bool
     can_retry: bool
-    production: ModelVersion | None = None
-    deltas: list = field(default_factory=list)
+    comparison: ProductionComparison | None = None  # with details: metrics against Production
+    checks: dict | None = None  # with details: the checklist partial's context
+    card: dict | None = None  # with details: the card partial's context
 
     @property
     def checks_state(self) -> str:
@@ -279,11 +284,9 @@ def request_page(user, request: TransitionRequest, *, with_details: bool = True)
     if refusal is None and page.checks_state == "failing":
         page.approve_refusal = "checks failing: fix what they report, then they run again"
     if with_details and version is not None:
-        page.production = ModelVersion.objects.production_of(version.model_id, exclude_pk=version.pk)
-        # What the version was measured at: its run's metrics overlaid by its LoggedModel's (unmeasured: no rows).
-        production = page.production
-        baseline = production.metrics if production is not None and production.is_measured else None
-        page.deltas = metric_deltas(version.metrics, baseline) if version.is_measured else []
+        page.comparison = production_comparison(version)
+        page.checks = checks_panel(version, user, digest=digest)
+        page.card = {"page": card_page(version, user), "version": version}
     return page
 
 

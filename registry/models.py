@@ -158,10 +158,9 @@ class ModelVersionQuerySet(models.QuerySet):
         """
         return self.filter(stage=stage).order_by("-version")
 
-    def production_of(self, model_id: int, *, exclude_pk: int | None = None):
+    def production_of(self, model_id: int):
         """The model's Production version (the newest, see ``in_stage``) with what comparing it needs, or None."""
-        versions = self.filter(model_id=model_id).in_stage("Production").select_related("run", "logged_model")
-        return (versions.exclude(pk=exclude_pk) if exclude_pk else versions).first()
+        return self.filter(model_id=model_id).in_stage("Production").select_related("run", "logged_model").first()
 
 
 class ModelVersion(models.Model):

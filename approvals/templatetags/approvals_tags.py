@@ -1,20 +1,12 @@
-"""Filters for approvals' templates, and the checklist for pages outside ``registry`` (the request page; the
-registry's pages get their approvals panels through ``approvals.panels``)."""
+"""Filters for approvals' templates (pure: no queries; registry pages get approvals' panels through
+``approvals.panels``, other pages render a selector's context with ``registry_tags.render_partial``)."""
 
 import json
 
 from django import template
 from django.utils.html import format_html_join
 
-from .. import selectors
-
 register = template.Library()
-
-
-@register.inclusion_tag("approvals/version_checks.html#panel", takes_context=True)
-def checks_panel(context, version, user):
-    """``{% checks_panel version user %}``: the version's governance checklist, Re-run button and dry-run link."""
-    return {**selectors.checks_panel(version, user), "csrf_token": context.get("csrf_token")}
 
 
 @register.filter

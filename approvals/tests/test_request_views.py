@@ -591,9 +591,9 @@ def test_the_request_page_query_count_does_not_grow(client, owner, version, djan
     viewer = reviewer_named("viewer-reviewer")
     client.force_login(viewer)
     # session, user, request (+version, model, run), its reviews, the digest (2), the check run, review refusal,
-    # quorum (2), Production version, comments, the checks and card panels (8, each reads the digest again),
+    # quorum (2), Production version, comments, the checks and card panels (6: the digest is read once a page),
     # nav: Reviews badge and audit link, footer's last sync: none per review or comment
-    with django_assert_num_queries(23):
+    with django_assert_num_queries(21):
         response = client.get(page_url(request))
     assert response.status_code == 200
     assert response.content.decode().count("note ") == size

@@ -5,7 +5,7 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import reverse
 
-from approvals import services
+from approvals import selectors, services
 from approvals.models import CheckRun, Policy
 
 from .helpers import complete_sections, write_card
@@ -99,11 +99,20 @@ class TestPanel:
         assert 'id="checks"' in html
         assert "accuracy = 0.85, needs &gt;= 0.9" in html
 
-    def test_the_template_tag_renders_the_panel_for_the_version_page(self, owner, version, checked):
+    def test_the_panel_partial_renders_from_its_selector_on_any_page(self, owner, version, checked):
         request = RequestFactory().get("/")
         request.user = owner
-        html = Template("{% load approvals_tags %}{% checks_panel version user %}").render(
-            Context({"version": version, "user": owner, "request": request, "csrf_token": "tok"})
+        html = Template(
+            '{% load registry_tags %}{% render_partial "approvals/version_checks.html#panel" checks %}'
+        ).render(
+            Context(
+                {
+                    "checks": selectors.checks_panel(version, owner),
+                    "user": owner,
+                    "request": request,
+                    "csrf_token": "tok",
+                }
+            )
         )
         assert 'id="checks"' in html
         assert 'name="csrfmiddlewaretoken" value="tok"' in html

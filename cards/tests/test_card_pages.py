@@ -7,10 +7,12 @@ from django.urls import reverse
 
 from cards.completeness import sections_completeness, version_card_completeness
 from cards.models import CardRevision, ImmutableRevision, ModelCard
+from cards.panels import card_badges, card_panel_context
 from cards.sections import REQUIRED_SECTIONS
 from cards.selectors import card_revision_latest
 from cards.services import card_revision_create
 from registry.models import ModelVersion
+from registry.panels import PageObjects
 
 from .conftest import mirror_version
 
@@ -226,13 +228,15 @@ def test_the_json_export_follows_the_model_card_toolkit_schema(client, owner, ch
     assert data["considerations"]["use_cases"] == [{"description": "Intended Use written."}]
 
 
-# ---- template tags ------------------------------------------------------------------------
+# ---- panels -----------------------------------------------------------------------------
 def test_the_panel_renders_the_card_with_an_edit_link_for_owners(rf, owner, outsider, churn_v1):
     write(owner, churn_v1, {"intended_use": "Retention."})
-    template = Template("{% load card_tags %}{% model_card_panel version user %}")
+    template = Template('{% load registry_tags %}{% render_partial "cards/panel.html" card %}')
 
-    for_owner = template.render(Context({"version": churn_v1, "user": owner}))
-    for_outsider = template.render(Context({"version": churn_v1, "user": outsider}))
+    def render(user):
+        return template.render(Context({"card": card_panel_context(churn_v1, user), "user": user}))
+
+    for_owner, for_outsider = render(owner), render(outsider)
 
     assert "Retention." in for_owner and "% complete" in for_owner
     edit = reverse("cards:section_edit", args=["Churn", 1, "intended_use"])
@@ -245,10 +249,11 @@ def test_the_status_badges_of_a_versions_table_cost_one_query(owner, django_asse
     versions = [mirror_version(version=n, run=False) for n in range(1, size + 1)]
     write(owner, versions[0], COMPLETE)
     write(owner, versions[1], {"factors": "x"})
-    template = Template("{% load card_tags %}{% for v in versions %}{% card_status v %}|{% endfor %}")
+    objects = PageObjects("model", owner, model=versions[0].model)
 
     with django_assert_num_queries(1):
-        badges = template.render(Context({"versions": versions})).split("|")
+        by_pk = card_badges(objects, versions)
+    badges = [by_pk[v.pk].text for v in versions] + [""]
 
     assert "card complete" in badges[0]
     assert "card 11%" in badges[1]

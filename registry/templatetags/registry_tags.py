@@ -111,6 +111,13 @@ def _isolated(context, values: dict):
 
 
 @register.simple_tag(takes_context=True)
+def render_partial(context, template_name: str, values: dict):
+    """``{% render_partial "app/x.html#part" values %}``: a partial with the context a selector made for it,
+    isolated as a panel's is (pages outside ``registry`` that show a panel's partial, e.g. the request page)."""
+    return context.template.engine.get_template(template_name).render(_isolated(context, values))
+
+
+@register.simple_tag(takes_context=True)
 def render_panel(context, shown):
     """``{% render_panel p %}`` for a ``registry.panels.ShownPanel``: its partial with its selector's context."""
     return context.template.engine.get_template(shown.panel.template).render(_isolated(context, shown.context))
