@@ -6,6 +6,8 @@ class ApprovalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import panels, receivers  # noqa: F401 - receivers connects the signal receivers
+        # receivers connects the signal receivers; tasks registers the tasks services queue by name
+        # (``services._common.queue``: in-process, with no broker, a signature needs its task registered).
+        from . import panels, receivers, tasks  # noqa: F401
 
         panels.register()

@@ -12,7 +12,6 @@ Who may do what is ``approvals.access``; reads are ``approvals.selectors``. Serv
 (``_common.queue``) and never import ``approvals.tasks``.
 """
 
-from .. import access
 from ._common import RequestConflict
 from .apply import (
     transition_request_apply,
@@ -45,12 +44,6 @@ from .requests import (
     transition_request_withdraw,
 )
 
-
-def request_can_create(user, version) -> bool:
-    """For ``approvals/templatetags`` until panels replace them: ask ``access.request_create_refusal`` instead."""
-    return access.request_create_refusal(user, version) is None
-
-
 __all__ = [
     "REQUEUE_AFTER",
     "RequestConflict",
@@ -64,7 +57,6 @@ __all__ = [
     "policy_delete",
     "policy_reset_default",
     "policy_save",
-    "request_can_create",
     "request_comment_create",
     "review_submit",
     "transition_request_apply",
