@@ -114,9 +114,10 @@ def static_files_without_manifest(settings):
 
 
 def member(username: str, *groups: str):
+    """A user in ``groups``, with an email address (notifications go to it); for a test that needs one more."""
     from django.contrib.auth.models import Group, User
 
-    user = User.objects.create_user(username)
+    user = User.objects.create_user(username, email=f"{username}@example.com")
     for name in groups:
         user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user
@@ -133,6 +134,12 @@ def reviewer_a(db):
     from registry_portal.roles import REVIEWERS
 
     return member("rita-reviewer", REVIEWERS)
+
+
+@pytest.fixture
+def reviewer(reviewer_a):
+    """Reviewer A, for the many tests that need one reviewer."""
+    return reviewer_a
 
 
 @pytest.fixture
@@ -158,7 +165,18 @@ def outsider(db):
 
 @pytest.fixture
 def admin_user(django_user_model):
-    return django_user_model.objects.create_superuser("ada-admin")
+    """A superuser: the portal's admin (``roles.is_admin``); not a reviewer."""
+    return django_user_model.objects.create_superuser("ada-admin", email="ada-admin@example.com")
+
+
+# --- the mirror: rows as sync writes them (builders in tests/factories.py) --------------------------
+
+
+@pytest.fixture
+def mirror(db):
+    from tests.factories import Mirror
+
+    return Mirror()
 
 
 @pytest.fixture(scope="session")

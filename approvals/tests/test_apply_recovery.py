@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from django.contrib.auth.models import Group, User
 from mlflow import MlflowClient
 
 from approvals import services
@@ -27,8 +26,7 @@ from conftest import MlflowServer
 from registry.models import ModelVersion, StageChange
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import MlflowWorld
-
-from .helpers import GOOD_TAGS
+from tests.factories import GOOD_TAGS, file_request, version_of
 
 API = "/api/2.0/mlflow/model-versions"
 TRANSITIONS = f"{API}/transition-stage"
@@ -68,26 +66,19 @@ def mlflow(server, settings):
 class Scene:
     """A model with v1 in Production and v2 in Staging, and a Production request for v2 with passing checks."""
 
-    def __init__(self, server: MlflowServer):
+    def __init__(self, server: MlflowServer, owner, reviewers):
         self.server = server
         self.name = f"Recovery-{uuid.uuid4().hex[:8]}"
         policy = Policy.objects.filter(model_name="").first() or Policy(model_name="")
         policy.rules = {"Production": [{"type": "required_approvals", "count": 2}]}
         services.policy_save(actor="system:worker", policy=policy)
-        self.owner = User.objects.create_user("olga-owner")
-        reviewers = Group.objects.get_or_create(name="reviewers")[0]
-        self.reviewers = [User.objects.create_user(f"reviewer-{i}") for i in (1, 2)]
-        for user in self.reviewers:
-            user.groups.add(reviewers)
+        self.reviewers = reviewers
         world = MlflowWorld(server.url, None)
-        world.client.create_registered_model(self.name, tags={"owner": "olga-owner"})
+        world.client.create_registered_model(self.name, tags={"owner": owner.username})
         world.create_version(self.name, stage="Production", metrics={"accuracy": 0.91}, tags=GOOD_TAGS)
         world.create_version(self.name, stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
         sync_registry(model_name=self.name)
-        version = ModelVersion.objects.select_related("model", "run").get(model__name=self.name, version=2)
-        self.request = services.transition_request_create(
-            actor=self.owner, version=version, to_stage="Production", justification="better churn recall"
-        )
+        self.request = file_request(owner, version_of(self.name, 2), justification="better churn recall")
         check_run = CheckRun.objects.get(request=self.request)
         wait_for(lambda: CheckRun.objects.get(pk=check_run.pk).is_done, "the checks to run")
         assert CheckRun.objects.get(pk=check_run.pk).status == CheckRun.PASSED
@@ -111,7 +102,7 @@ class Scene:
         v2, v1 = client.get_model_version(self.name, "2"), client.get_model_version(self.name, "1")
         assert (v2.current_stage, v1.current_stage) == ("Production", "Archived")
         assert v2.tags["approval.request_id"] == str(request.pk)
-        assert v2.tags["approval.approved_by"] == "reviewer-1,reviewer-2"
+        assert v2.tags["approval.approved_by"] == "rita-reviewer,rob-reviewer"
         assert client.get_registered_model(self.name).aliases == {"champion": "2"}
         events = AuditEvent.objects.filter(target_id=str(request.pk))
         assert events.filter(action="request.applied").count() == 1
@@ -127,8 +118,8 @@ class Scene:
 
 
 @pytest.fixture
-def scene(mlflow):
-    return Scene(mlflow)
+def scene(mlflow, owner, reviewer_a, reviewer_b):
+    return Scene(mlflow, owner, [reviewer_a, reviewer_b])
 
 
 class DroppingProxy:

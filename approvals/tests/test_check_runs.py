@@ -9,8 +9,7 @@ from approvals.digest import version_content_digest
 from approvals.models import CheckResult, CheckRun
 from audit.models import AuditEvent
 from registry.models import ModelVersion
-
-from .helpers import complete_sections, write_card
+from tests.factories import complete_sections, write_card
 
 pytestmark = pytest.mark.django_db
 

@@ -1,24 +1,19 @@
-from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.utils import timezone
 
 from approvals import notify
 from approvals.models import UnapprovedTransition
+from conftest import member
 from registry_portal import roles
 
 
-def test_unapproved_transitions_go_to_ml_leads_and_admins_only(db):
-    def person(name, *groups, **flags):
-        user = User.objects.create_user(name, email=f"{name}@example.com", **flags)
-        for group in groups:
-            user.groups.add(Group.objects.get_or_create(name=group)[0])
-        return user
-
-    person("lena-lead", roles.ML_LEADS)
-    person("ada-admin", is_superuser=True, is_staff=True)
-    person("sam-staff", is_staff=True)  # Django admin only: not an admin of the portal
-    person("rita-reviewer", roles.REVIEWERS)
-    person("ina-inactive", roles.ML_LEADS, is_active=False)
+def test_unapproved_transitions_go_to_ml_leads_and_admins_only(lead, admin_user, reviewer):
+    staff = member("sam-staff")  # Django admin only: not an admin of the portal
+    staff.is_staff = True
+    staff.save()
+    inactive = member("ina-inactive", roles.ML_LEADS)
+    inactive.is_active = False
+    inactive.save()
     found = [
         UnapprovedTransition.objects.create(
             model_name="churn",

@@ -9,15 +9,11 @@ from django.utils import timezone
 
 from approvals import selectors, services
 from approvals.models import TransitionRequest
-
-from .helpers import complete_sections, reviewer_named, write_card
+from registry_portal.roles import REVIEWERS
+from tests.factories import complete_sections, file_request, write_card
 
 pytestmark = pytest.mark.django_db
 QUEUE = "/approvals/queue/"
-
-
-def file(owner, version, to_stage="Production") -> TransitionRequest:
-    return services.transition_request_create(actor=owner, version=version, to_stage=to_stage, justification="ready")
 
 
 @pytest.fixture
@@ -36,7 +32,7 @@ def test_the_queue_url_is_named():
 
 class TestWaitingForMe:
     def test_pending_requests_a_reviewer_has_not_reviewed_wait(self, client, owner, reviewer, versions):
-        churn, fraud, ranker = (file(owner, v) for v in versions)
+        churn, fraud, ranker = (file_request(owner, v) for v in versions)
         services.review_submit(actor=reviewer, request=fraud, decision="approve")
         services.transition_request_withdraw(actor=owner, request=ranker)
         assert [r.pk for r in selectors.review_queue(reviewer, "waiting", 1).page] == [churn.pk]
@@ -49,7 +45,7 @@ class TestWaitingForMe:
         assert '<span class="badge count" id="count-decided">1</span>' in html
 
     def test_a_stale_approval_means_waiting_again(self, client, owner, reviewer, versions):
-        request = file(owner, versions[0])
+        request = file_request(owner, versions[0])
         services.review_submit(actor=reviewer, request=request, decision="approve")
         assert selectors.waiting_count(reviewer) == 0
         # a new card revision re-runs the request's checks against the new content
@@ -60,8 +56,8 @@ class TestWaitingForMe:
         assert (row.pk, row.fresh_approvals) == (request.pk, 0)
 
     def test_the_requester_and_non_reviewers_wait_for_nothing(self, client, owner, outsider, versions):
-        owner.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-        file(owner, versions[0])
+        owner.groups.add(Group.objects.get_or_create(name=REVIEWERS)[0])
+        file_request(owner, versions[0])
         assert selectors.waiting_count(owner) == 0
         assert selectors.waiting_count(outsider) == 0
         client.force_login(outsider)
@@ -72,7 +68,7 @@ class TestWaitingForMe:
 
 class TestTabs:
     def test_all_open_lists_every_open_request_oldest_first(self, client, owner, reviewer, versions):
-        requests = [file(owner, v) for v in versions]
+        requests = [file_request(owner, v) for v in versions]
         TransitionRequest.objects.filter(pk=requests[2].pk).update(status="failed")
         client.force_login(reviewer)
         html = client.get(QUEUE + "?tab=open").content.decode()
@@ -85,7 +81,7 @@ class TestTabs:
         )
 
     def test_recently_decided_is_newest_first_within_30_days(self, client, owner, reviewer, versions):
-        old, newer, newest = (file(owner, v) for v in versions)
+        old, newer, newest = (file_request(owner, v) for v in versions)
         now = timezone.now()
         TransitionRequest.objects.filter(pk=old.pk).update(
             status="applied", status_changed_at=now - dt.timedelta(days=31)
@@ -118,10 +114,12 @@ class TestTabs:
 
 
 @pytest.mark.parametrize("count", [3, 30])
-def test_the_queue_query_count_does_not_grow(client, mirror, owner, reviewer, django_assert_num_queries, count):
-    other = reviewer_named("remy-reviewer")
+def test_the_queue_query_count_does_not_grow(
+    client, mirror, owner, reviewer, reviewer_b, django_assert_num_queries, count
+):
+    other = reviewer_b
     for i in range(count):
-        request = file(owner, mirror.version(f"M{i:02d}", stage="Staging"))
+        request = file_request(owner, mirror.version(f"M{i:02d}", stage="Staging"))
         if i % 3 == 0:
             services.review_submit(actor=other, request=request, decision="approve")
         if i % 3 == 1:
@@ -139,7 +137,7 @@ def test_the_queue_query_count_does_not_grow(client, mirror, owner, reviewer, dj
 class TestNavBadge:
     def test_it_counts_what_waits_for_me(self, client, owner, reviewer, versions):
         for v in versions[:2]:
-            file(owner, v)
+            file_request(owner, v)
         client.force_login(reviewer)
         html = client.get("/").content.decode()
         assert (
@@ -148,7 +146,7 @@ class TestNavBadge:
         )
 
     def test_no_badge_when_nothing_waits(self, client, owner, versions):
-        file(owner, versions[0])
+        file_request(owner, versions[0])
         client.force_login(owner)
         html = client.get("/").content.decode()
         assert '<a id="nav-reviews" href="/approvals/queue/">Reviews</a>' in html

@@ -4,17 +4,16 @@ import threading
 import uuid
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connections
 from mlflow import MlflowClient
 
 from approvals import services
 from approvals.models import CheckRun, Policy, Review, TransitionRequest
 from audit.models import AuditEvent
-from registry.models import ModelVersion
+from conftest import member
 from registry.sync import sync_registry
-
-from .helpers import GOOD_TAGS, reviewer_named
+from registry_portal.roles import REVIEWERS
+from tests.factories import GOOD_TAGS, file_request, version_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 TRANSITIONS = "/api/2.0/mlflow/model-versions/transition-stage"
@@ -43,29 +42,25 @@ def at_once(calls):
 
 
 @pytest.fixture
-def race(mlflow_remote, mlflow_server):
+def race(mlflow_remote, mlflow_server, owner):
     """A fresh model on the shared server: v1 Production, v2 Staging; a Production request for v2 with passing checks."""
     # Transactional tests flush the default policy row the data migration made.
     policy = Policy.objects.filter(model_name="").first() or Policy(model_name="")
     policy.rules = {"Production": [{"type": "required_approvals", "count": 2}]}
     services.policy_save(actor="system:worker", policy=policy)
     name = f"Race-{uuid.uuid4().hex[:8]}"
-    owner = User.objects.create_user("olga-owner")
-    mlflow_remote.client.create_registered_model(name, tags={"owner": "olga-owner"})
+    mlflow_remote.client.create_registered_model(name, tags={"owner": owner.username})
     mlflow_remote.create_version(name, stage="Production", metrics={"accuracy": 0.91}, tags=GOOD_TAGS)
     mlflow_remote.create_version(name, stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
     sync_registry(model_name=name)
-    version = ModelVersion.objects.select_related("model", "run").get(model__name=name, version=2)
-    request = services.transition_request_create(
-        actor=owner, version=version, to_stage="Production", justification="race"
-    )
+    request = file_request(owner, version_of(name, 2), justification="race")
     assert CheckRun.objects.get(request=request).status == CheckRun.PASSED  # committed: the eager task ran
     return name, request
 
 
-def test_three_reviewers_racing_for_a_quorum_of_two_apply_once(race, mlflow_server):
+def test_three_reviewers_racing_for_a_quorum_of_two_apply_once(race, mlflow_server, reviewer_a, reviewer_b):
     name, request = race
-    reviewers = [reviewer_named(f"reviewer-{i}") for i in range(3)]
+    reviewers = [reviewer_a, reviewer_b, member("rosa-reviewer", REVIEWERS)]
     transitions_before = mlflow_server.requests_to(TRANSITIONS)
 
     results = at_once(
@@ -85,11 +80,10 @@ def test_three_reviewers_racing_for_a_quorum_of_two_apply_once(race, mlflow_serv
     assert client.get_model_version(name, "1").current_stage == "Archived"
 
 
-def test_twenty_identical_approvals_from_one_reviewer_store_one_review(race):
+def test_twenty_identical_approvals_from_one_reviewer_store_one_review(race, reviewer):
     _, request = race
-    rita = reviewer_named("rita-reviewer")
 
-    results = at_once([lambda: services.review_submit(actor=rita, request=request, decision="approve")] * 20)
+    results = at_once([lambda: services.review_submit(actor=reviewer, request=request, decision="approve")] * 20)
 
     assert sum(isinstance(r, Review) for r in results) == 1
     assert all(isinstance(r, services.RequestConflict) for r in results if not isinstance(r, Review)), results
@@ -110,32 +104,24 @@ def test_concurrent_claims_have_one_winner(race):
 def test_two_owners_filing_at_once_get_one_open_request(race):
     name, request = race
     services.transition_request_withdraw(actor=request.requested_by, request=request)
-    version = ModelVersion.objects.select_related("model", "run").get(model__name=name, version=2)
+    version = version_of(name, 2)
     owner = request.requested_by
-    results = at_once(
-        [
-            lambda: services.transition_request_create(
-                actor=owner, version=version, to_stage="Archived", justification="retire"
-            )
-        ]
-        * 5
-    )
+    results = at_once([lambda: file_request(owner, version, to_stage="Archived", justification="retire")] * 5)
     assert sum(isinstance(r, TransitionRequest) for r in results) == 1, results
     assert TransitionRequest.objects.open().filter(model_name=name).count() == 1
 
 
-def test_twenty_identical_approve_posts_from_one_reviewer_store_one_review(race):
+def test_twenty_identical_approve_posts_from_one_reviewer_store_one_review(race, reviewer):
     """A double (or twenty-fold) click: every POST goes through the page, one review is stored."""
     from django.test import Client
     from django.urls import reverse
 
     _, request = race
-    rita = reviewer_named("rita-reviewer")
     url = reverse("approvals:review_submit", args=[request.pk])
 
     def post():
         client = Client()
-        client.force_login(rita)
+        client.force_login(reviewer)
         return client.post(url, {"decision": "approve", "comment": "ok"}).status_code
 
     codes = at_once([post] * 20)

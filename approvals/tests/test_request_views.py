@@ -14,18 +14,14 @@ from approvals import selectors, services
 from approvals.digest import version_content_digest
 from approvals.models import RequestComment, Review, TransitionRequest, UnapprovedTransition
 from audit.models import AuditEvent
+from conftest import member
 from registry.models import ModelVersion
 from registry.sync import sync_registry
-
-from .helpers import GOOD_TAGS, complete_sections, reviewer_named, write_card
+from registry_portal.roles import REVIEWERS
+from tests.factories import GOOD_TAGS, complete_sections, file_request, make_logged_model, version_of, write_card
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-@pytest.fixture
-def second_reviewer(db):
-    return reviewer_named("remy-reviewer")
 
 
 @pytest.fixture
@@ -35,18 +31,6 @@ def version(mirror):
     staged = mirror.version(stage="Staging", metrics={"accuracy": 0.93}, version_tags={"dataset_version": "v12"})
     write_card(staged, complete_sections())
     return staged
-
-
-def file_request(owner, version, to_stage="Production", capture=None) -> TransitionRequest:
-    def create():
-        return services.transition_request_create(
-            actor=owner, version=version, to_stage=to_stage, justification="beats v1 on accuracy"
-        )
-
-    if capture is None:
-        return create()  # its check run stays queued: on_commit never fires in these tests
-    with capture(execute=True):
-        return create()
 
 
 @pytest.fixture
@@ -202,8 +186,6 @@ class TestRequestPage:
         assert "Withdraw request" not in html
 
     def test_deltas_include_the_loggedmodel_metrics(self, client, reviewer, filed):
-        from registry.tests.mirror_factories import make_logged_model
-
         logged = make_logged_model(metrics={"holdout_auc": 0.88})
         ModelVersion.objects.filter(pk=filed.version_id).update(logged_model=logged.model_id)
         client.force_login(reviewer)
@@ -213,7 +195,7 @@ class TestRequestPage:
     def test_the_requester_sees_why_they_cannot_review_and_may_withdraw(self, client, owner, filed):
         client.force_login(owner)
         assert "you requested this: someone else must review it" in client.get(page_url(filed)).content.decode()
-        owner.groups.add(Group.objects.get_or_create(name="reviewers")[0])  # even a reviewer may not review their own
+        owner.groups.add(Group.objects.get_or_create(name=REVIEWERS)[0])  # even a reviewer may not review their own
         html = client.get(page_url(filed)).content.decode()
         assert "you requested this: someone else must review it" in html
         assert 'value="approve"' not in html
@@ -314,7 +296,7 @@ class TestReview:
         assert snapshot() == before
 
     def test_the_requester_is_refused_with_403_and_nothing_changes(self, client, owner, filed):
-        owner.groups.add(Group.objects.get_or_create(name="reviewers")[0])
+        owner.groups.add(Group.objects.get_or_create(name=REVIEWERS)[0])
         client.force_login(owner)
         before = snapshot()
         for extra in ({}, HTMX):
@@ -364,10 +346,10 @@ class TestReview:
         assert "stale-review" not in response.content.decode()
         assert Review.objects.count() == 1
 
-    def test_others_see_a_stale_approval_greyed_too(self, client, reviewer, second_reviewer, filed):
+    def test_others_see_a_stale_approval_greyed_too(self, client, reviewer, reviewer_b, filed):
         services.review_submit(actor=reviewer, request=filed, decision="approve")
         write_card(filed.version, {**complete_sections(), "limitations": "Changed after the approval."})
-        client.force_login(second_reviewer)
+        client.force_login(reviewer_b)
         html = client.get(page_url(filed)).content.decode()
         assert "content changed since they approved" in html
 
@@ -436,18 +418,18 @@ class TestComments:
 
 
 def test_the_deciding_approval_polls_until_applied(
-    client, mlflow_store, owner, reviewer, second_reviewer, django_capture_on_commit_callbacks
+    client, mlflow_store, owner, reviewer, reviewer_b, django_capture_on_commit_callbacks
 ):
-    mlflow_store.client.create_registered_model("Churn", tags={"owner": "olga-owner"})
+    mlflow_store.client.create_registered_model("Churn", tags={"owner": owner.username})
     mlflow_store.create_version("Churn", stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
     sync_registry()
-    staged = ModelVersion.objects.select_related("model", "run").get(model__name="Churn", version=1)
+    staged = version_of("Churn", 1)
     request = file_request(owner, staged, to_stage="Archived", capture=django_capture_on_commit_callbacks)
     request.required_approvals = 2
     request.save(update_fields=["required_approvals"])
     services.review_submit(actor=reviewer, request=request, decision="approve")
 
-    client.force_login(second_reviewer)
+    client.force_login(reviewer_b)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(review_url(request), {"decision": "approve"}, **HTMX)
         html = response.content.decode()
@@ -586,9 +568,9 @@ def test_the_model_list_counts_open_requests(client, owner, reviewer, mirror, ve
 def test_the_request_page_query_count_does_not_grow(client, owner, version, django_assert_num_queries, size):
     request = file_request(owner, version)  # checks stay queued: approvals never reach quorum with them
     for i in range(size):
-        services.review_submit(actor=reviewer_named(f"r{i}-reviewer"), request=request, decision="approve")
+        services.review_submit(actor=member(f"r{i}-reviewer", REVIEWERS), request=request, decision="approve")
         services.request_comment_create(actor=owner, request=request, body=f"note {i}")
-    viewer = reviewer_named("viewer-reviewer")
+    viewer = member("viewer-reviewer", REVIEWERS)
     client.force_login(viewer)
     # session, user, request (+version, model, run), its reviews, the digest (2), the check run, review refusal,
     # quorum (2), Production version, comments, the checks and card panels (6: the digest is read once a page),

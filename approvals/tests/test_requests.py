@@ -4,7 +4,7 @@ Requests that reach quorum are applied to a real MLflow store (a temp SQLite sto
 """
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -14,11 +14,11 @@ from approvals import access, selectors, services
 from approvals.digest import version_content_digest
 from approvals.models import CheckRun, Policy, Review, TransitionRequest
 from audit.models import AuditEvent
-from registry.models import ModelVersion
+from conftest import member
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
-
-from .helpers import GOOD_TAGS, complete_sections, reviewer_named, write_card
+from registry_portal.roles import REVIEWERS
+from tests.factories import GOOD_TAGS, complete_sections, file_request, version_of, write_card
 
 pytestmark = pytest.mark.django_db
 
@@ -41,30 +41,20 @@ def simple_policy(db):
 
 
 @pytest.fixture
-def reviewers(db):
-    return reviewer_named("rita-reviewer"), reviewer_named("remy-reviewer"), reviewer_named("rosa-reviewer")
+def reviewers(reviewer_a, reviewer_b):
+    return reviewer_a, reviewer_b, member("rosa-reviewer", REVIEWERS)
 
 
 @pytest.fixture
 def world(mlflow_store, simple_policy, owner):
-    """Churn in a real MLflow store: v1 Production, v2 Staging (accuracy 0.93), owned by olga-owner; synced."""
-    mlflow_store.client.create_registered_model("Churn", tags={"owner": "olga-owner"})
+    """Churn in a real MLflow store: v1 Production, v2 Staging (accuracy 0.93), owned by the owner; synced."""
+    mlflow_store.client.create_registered_model("Churn", tags={"owner": owner.username})
     mlflow_store.create_version("Churn", stage="Production", metrics={"accuracy": 0.91}, tags=GOOD_TAGS)
     mlflow_store.create_version(
         "Churn", stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS, dataset=("churn-data", frame())
     )
     sync_registry()
     return mlflow_store
-
-
-def version(number: int) -> ModelVersion:
-    return ModelVersion.objects.select_related("model", "run").get(model__name="Churn", version=number)
-
-
-def file_request(owner, number=2, to_stage="Production", capture=None) -> TransitionRequest:
-    return services.transition_request_create(
-        actor=owner, version=version(number), to_stage=to_stage, justification="beats v1 on accuracy"
-    )
 
 
 def fresh(request) -> TransitionRequest:
@@ -79,7 +69,7 @@ def actions(action: str) -> int:
 def filed(world, owner, django_capture_on_commit_callbacks):
     """A Production request for v2 whose checks have passed (eager worker)."""
     with django_capture_on_commit_callbacks(execute=True):
-        request = file_request(owner)
+        request = file_request(owner, version_of("Churn", 2))
     assert CheckRun.objects.get(request=request).status == CheckRun.PASSED
     return request
 
@@ -96,7 +86,7 @@ def test_the_owner_files_a_request_which_starts_checks_and_mails_the_reviewers(
     world, owner, reviewers, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        request = file_request(owner)
+        request = file_request(owner, version_of("Churn", 2))
     assert (request.status, request.from_stage, request.to_stage, request.required_approvals) == (
         "pending",
         "Staging",
@@ -113,8 +103,8 @@ def test_the_owner_files_a_request_which_starts_checks_and_mails_the_reviewers(
     )
     assert len(mail.outbox) == 1
     assert sorted(mail.outbox[0].to) == [
-        "remy-reviewer@example.com",
         "rita-reviewer@example.com",
+        "rob-reviewer@example.com",
         "rosa-reviewer@example.com",
     ]
     assert f"/approvals/requests/{request.pk}/" in mail.outbox[0].body
@@ -131,7 +121,7 @@ def test_the_owner_files_a_request_which_starts_checks_and_mails_the_reviewers(
 def test_bad_requests_are_refused_with_the_field_named(world, owner, to_stage, justification, field):
     with pytest.raises(ValidationError) as refused:
         services.transition_request_create(
-            actor=owner, version=version(2), to_stage=to_stage, justification=justification
+            actor=owner, version=version_of("Churn", 2), to_stage=to_stage, justification=justification
         )
     assert field in refused.value.message_dict
     assert not TransitionRequest.objects.exists()
@@ -145,25 +135,25 @@ def test_none_to_production_is_refused_unless_the_policy_allows_it(world, owner,
     policy.rules = {**SIMPLE_RULES, "Production": [*SIMPLE_RULES["Production"], {"type": "staging_first"}]}
     services.policy_save(actor="system:worker", policy=policy)
     with pytest.raises(ValidationError) as refused:
-        file_request(owner, number=3)
+        file_request(owner, version_of("Churn", 3))
     assert "only from Staging" in refused.value.message_dict["to_stage"][0]
 
     policy.rules = SIMPLE_RULES  # no staging_first rule: straight to Production is allowed
     services.policy_save(actor="system:worker", policy=policy)
-    assert file_request(owner, number=3).from_stage == "None"
+    assert file_request(owner, version_of("Churn", 3)).from_stage == "None"
 
 
 def test_only_owners_and_admins_file_requests(world, reviewers, outsider, admin_user):
     for user in (reviewers[0], outsider):
         with pytest.raises(PermissionDenied):
-            file_request(user)
+            file_request(user, version_of("Churn", 2))
     assert not TransitionRequest.objects.exists()
-    assert file_request(admin_user).requested_by == admin_user
+    assert file_request(admin_user, version_of("Churn", 2)).requested_by == admin_user
 
 
 def test_one_open_request_per_version_in_the_service_and_the_database(filed, owner):
     with pytest.raises(services.RequestConflict, match="already has an open request"):
-        file_request(owner, to_stage="Archived")
+        file_request(owner, version_of("Churn", 2), to_stage="Archived")
     duplicate = TransitionRequest(
         version=filed.version,
         model_name="Churn",
@@ -178,14 +168,14 @@ def test_one_open_request_per_version_in_the_service_and_the_database(filed, own
         duplicate.save()
     # Once the first one is closed, a new request may be filed.
     services.transition_request_withdraw(actor=owner, request=filed)
-    assert file_request(owner, to_stage="Archived").status == "pending"
+    assert file_request(owner, version_of("Churn", 2), to_stage="Archived").status == "pending"
 
 
 # --- reviewing ------------------------------------------------------------------------------
 
 
 def test_the_requester_never_reviews_their_own_request(filed, owner, django_capture_on_commit_callbacks):
-    owner.groups.add(Group.objects.get_or_create(name="reviewers")[0])
+    owner.groups.add(Group.objects.get_or_create(name=REVIEWERS)[0])
     with pytest.raises(PermissionDenied, match="you requested this"):
         approve(owner, filed, django_capture_on_commit_callbacks)
     assert not Review.objects.exists()
@@ -212,7 +202,7 @@ def test_a_reviewer_decides_once(filed, reviewers, django_capture_on_commit_call
 
 
 def test_a_rejection_needs_a_comment_and_ends_the_request(filed, reviewers, django_capture_on_commit_callbacks):
-    rita, remy, _ = reviewers
+    rita, rob, _ = reviewers
     with pytest.raises(ValidationError) as refused:
         services.review_submit(actor=rita, request=filed, decision="reject", comment="  ")
     assert "comment" in refused.value.message_dict
@@ -220,7 +210,7 @@ def test_a_rejection_needs_a_comment_and_ends_the_request(filed, reviewers, djan
     with pytest.raises(IntegrityError), transaction.atomic():  # the database refuses it too
         Review.objects.create(request=filed, reviewer=rita, decision="reject", comment="", content_digest="x")
 
-    approve(remy, filed, django_capture_on_commit_callbacks)
+    approve(rob, filed, django_capture_on_commit_callbacks)
     services.review_submit(actor=rita, request=filed, decision="reject", comment="the card hides the fairness gap")
     request = fresh(filed)
     assert request.status == "rejected" and request.decided_at is not None
@@ -231,10 +221,10 @@ def test_a_rejection_needs_a_comment_and_ends_the_request(filed, reviewers, djan
 def test_two_fresh_approvals_and_passing_checks_approve_and_apply(
     filed, reviewers, world, django_capture_on_commit_callbacks
 ):
-    rita, remy, _ = reviewers
+    rita, rob, _ = reviewers
     approve(rita, filed, django_capture_on_commit_callbacks, comment="looks good")
     assert fresh(filed).status == "pending"
-    approve(remy, filed, django_capture_on_commit_callbacks)
+    approve(rob, filed, django_capture_on_commit_callbacks)
 
     request = fresh(filed)
     assert request.status == "applied"
@@ -245,13 +235,13 @@ def test_two_fresh_approvals_and_passing_checks_approve_and_apply(
     assert {k: int(v) for k, v in client.get_registered_model("Churn").aliases.items()} == {"champion": 2}
     tags = client.get_model_version("Churn", "2").tags
     assert tags["approval.request_id"] == str(request.pk)
-    assert tags["approval.approved_by"] == "remy-reviewer,rita-reviewer"
+    assert tags["approval.approved_by"] == "rita-reviewer,rob-reviewer"
     assert (
         "olga-owner: beats v1 on accuracy" in tags["approval.notes"]
         and "rita-reviewer: looks good" in tags["approval.notes"]
     )
     # The mirror follows at once, and the portal's own transition is not "out of band".
-    assert version(2).stage == "Production" and version(1).stage == "Archived"
+    assert version_of("Churn", 2).stage == "Production" and version_of("Churn", 1).stage == "Archived"
     assert [actions(a) for a in ("request.approved", "request.apply_started", "request.applied")] == [1, 1, 1]
     assert actions("registry.unapproved_transition") == 0
 
@@ -262,7 +252,7 @@ def test_quorum_without_passing_checks_waits_for_them(world, owner, reviewers, d
     world.create_version("Churn", run_id, stage="Staging")
     sync_registry()
     with django_capture_on_commit_callbacks(execute=True):
-        request = file_request(owner, number=3)
+        request = file_request(owner, version_of("Churn", 3))
     assert CheckRun.objects.get(request=request).status == CheckRun.FAILED
     approve(reviewers[0], request, django_capture_on_commit_callbacks)
     approve(reviewers[1], request, django_capture_on_commit_callbacks)
@@ -275,7 +265,7 @@ def test_quorum_without_passing_checks_waits_for_them(world, owner, reviewers, d
     assert CheckRun.objects.filter(request=request).latest("id").status == CheckRun.PASSED
     # ...but the approvals were given to other content (the metrics changed): both must approve again.
     assert fresh(request).status == "pending"
-    digest = version_content_digest(version(3))
+    digest = version_content_digest(version_of("Churn", 3))
     assert access.review_refusal(reviewers[0], fresh(request), current_digest=digest) is None
     approve(reviewers[0], request, django_capture_on_commit_callbacks)
     approve(reviewers[1], request, django_capture_on_commit_callbacks)
@@ -284,13 +274,13 @@ def test_quorum_without_passing_checks_waits_for_them(world, owner, reviewers, d
 
 def test_a_card_revision_makes_earlier_approvals_stale(filed, owner, reviewers, django_capture_on_commit_callbacks):
     """Approve, edit the card, approve with the other reviewer: applied only when the first approves again."""
-    rita, remy, _ = reviewers
+    rita, rob, _ = reviewers
     approve(rita, filed, django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
-        write_card(version(2), complete_sections())
-    approve(remy, filed, django_capture_on_commit_callbacks)
-    digest = version_content_digest(version(2))
-    assert [r.reviewer.username for r in selectors.quorum(filed, digest)] == ["remy-reviewer"]
+        write_card(version_of("Churn", 2), complete_sections())
+    approve(rob, filed, django_capture_on_commit_callbacks)
+    digest = version_content_digest(version_of("Churn", 2))
+    assert [r.reviewer.username for r in selectors.quorum(filed, digest)] == ["rob-reviewer"]
     assert fresh(filed).status == "pending"
     assert Review.objects.get(reviewer=rita).is_stale_against(digest)
     assert access.review_refusal(rita, fresh(filed), current_digest=digest) is None  # asked again
@@ -303,10 +293,10 @@ def test_a_card_revision_makes_earlier_approvals_stale(filed, owner, reviewers, 
 
 
 def test_a_reviewer_who_left_the_reviewers_group_no_longer_counts(filed, reviewers, django_capture_on_commit_callbacks):
-    rita, remy, rosa = reviewers
+    rita, rob, rosa = reviewers
     approve(rita, filed, django_capture_on_commit_callbacks)
     rita.groups.clear()
-    approve(remy, filed, django_capture_on_commit_callbacks)
+    approve(rob, filed, django_capture_on_commit_callbacks)
     assert fresh(filed).status == "pending"
     approve(rosa, filed, django_capture_on_commit_callbacks)
     assert fresh(filed).status == "applied"
@@ -401,15 +391,11 @@ def test_only_admins_retry(filed, owner):
 
 @pytest.mark.parametrize("mode", ["reconcile", "fast", "model"])
 def test_a_transition_made_directly_in_mlflow_is_detected_on_the_next_sync(
-    mode, world, owner, reviewers, admin_user, django_capture_on_commit_callbacks
+    mode, world, owner, reviewers, lead, admin_user, django_capture_on_commit_callbacks
 ):
     """Whichever pass sees it: reconcile, the fast pass (stage changes bump timestamps) or a one-model sync."""
-    lead = User.objects.create_user("leo-lead", email="leo@example.com")
-    lead.groups.add(Group.objects.get_or_create(name="ml-leads")[0])
-    admin_user.email = "ada@example.com"
-    admin_user.save()
     with django_capture_on_commit_callbacks(execute=True):
-        request = file_request(owner)
+        request = file_request(owner, version_of("Churn", 2))
     mail.outbox.clear()
 
     world.transition("Churn", 2, "Production", archive=True)  # behind the portal's back
@@ -428,7 +414,7 @@ def test_a_transition_made_directly_in_mlflow_is_detected_on_the_next_sync(
     assert fresh(request).status == "superseded"
     assert actions("request.superseded") == 1
     assert len(mail.outbox) == 1
-    assert sorted(mail.outbox[0].to) == ["ada@example.com", "leo@example.com"]
+    assert sorted(mail.outbox[0].to) == [admin_user.email, lead.email]
     assert "Churn v2: Staging → Production" in mail.outbox[0].body
 
     # The next sync sees nothing new and flags nothing again.
@@ -525,11 +511,11 @@ def test_an_apply_that_archives_the_previous_version_supersedes_its_pending_requ
     filed, owner, reviewers, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        retire_v1 = file_request(owner, number=1, to_stage="Archived")
+        retire_v1 = file_request(owner, version_of("Churn", 1), to_stage="Archived")
     approve(reviewers[0], filed, django_capture_on_commit_callbacks)
     approve(reviewers[1], filed, django_capture_on_commit_callbacks)
     assert fresh(filed).status == "applied"
-    assert version(1).stage == "Archived"
+    assert version_of("Churn", 1).stage == "Archived"
     assert fresh(retire_v1).status == "superseded"
     event = AuditEvent.objects.get(action="request.superseded")
     assert event.data["reason"] == f"moved by request #{filed.pk}"

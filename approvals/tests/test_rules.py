@@ -8,8 +8,7 @@ from django.utils import timezone
 from approvals.checks import VersionFacts
 from approvals.rules import FAILED, NOT_APPLICABLE, PASSED, PolicyErrors, build_rules, validate_stages
 from registry.models import StageChange
-
-from .helpers import complete_sections, write_card
+from tests.factories import complete_sections, write_card
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +42,7 @@ class TestMetricThreshold:
         assert (result.status, result.message) == (FAILED, "metric accuracy not logged")
 
     def test_a_version_without_run_fails_with_not_logged(self, mirror):
-        result = check(mirror.version(run=False), ACCURACY)
+        result = check(mirror.version(with_run=False), ACCURACY)
         assert (result.status, result.message) == (FAILED, "metric accuracy not logged")
 
     def test_lower_is_better_metrics_use_the_other_operator(self, mirror):
@@ -158,12 +157,12 @@ class TestDatasetDigest:
         assert (result.status, result.message) == (PASSED, "dataset logged: churn-data@d1g3st")
 
     def test_it_fails_without_datasets(self, mirror):
-        result = check(mirror.version(dataset=None), {"type": "dataset_digest"})
+        result = check(mirror.version(datasets=()), {"type": "dataset_digest"})
         assert result.status == FAILED
         assert result.message.startswith("no dataset logged on run ")
 
     def test_it_fails_when_the_digest_is_empty(self, mirror):
-        result = check(mirror.version(dataset=("raw", "")), {"type": "dataset_digest"})
+        result = check(mirror.version(datasets=[("raw", "")]), {"type": "dataset_digest"})
         assert (result.status, result.message) == (FAILED, "dataset logged without a digest")
 
     def test_context_narrows_it(self, mirror):
@@ -171,7 +170,7 @@ class TestDatasetDigest:
         assert (result.status, result.message[:28]) == (FAILED, "no evaluation dataset logged")
 
     def test_it_fails_without_a_run(self, mirror):
-        assert check(mirror.version(run=False), {"type": "dataset_digest"}).status == FAILED
+        assert check(mirror.version(with_run=False), {"type": "dataset_digest"}).status == FAILED
 
 
 class TestModelCardComplete:

@@ -154,7 +154,7 @@ def test_a_ready_version_gets_no_readiness_row(ready):
 
 
 def test_logged_model_only_metric_satisfies_a_threshold_rule(mirror):
-    version = with_logged_model(mirror.version(run=False), metrics={"accuracy": 0.95})
+    version = with_logged_model(mirror.version(with_run=False), metrics={"accuracy": 0.95})
     result = check(version, ACCURACY)
     assert (result.status, result.message) == (PASSED, "accuracy = 0.95 (>= 0.9)")
 
@@ -166,12 +166,12 @@ def test_logged_model_metric_overrides_the_runs(mirror):
 
 def test_logged_model_param_is_a_rule_source(mirror):
     rule = {"type": "metric_threshold", "metric": "rows", "op": ">=", "value": 1000, "source": "param"}
-    version = with_logged_model(mirror.version(run=False), metrics={}, params={"rows": "5000"})
+    version = with_logged_model(mirror.version(with_run=False), metrics={}, params={"rows": "5000"})
     assert check(version, rule).status == PASSED
 
 
 def test_no_regression_compares_against_productions_logged_model_metric(mirror):
-    with_logged_model(mirror.version(stage="Production", run=False), metrics={"accuracy": 0.95})
+    with_logged_model(mirror.version(stage="Production", with_run=False), metrics={"accuracy": 0.95})
     result = check(mirror.version(metrics={"accuracy": 0.9}), {"type": "no_regression", "metric": "accuracy"})
     assert result.status == FAILED
     assert result.evidence["production_value"] == 0.95

@@ -10,8 +10,7 @@ pytestmark = pytest.mark.django_db
 def test_it_files_the_demo_request_once_through_the_service(mirror, django_capture_on_commit_callbacks):
     User.objects.create_user("owner")
     for _ in range(3):
-        mirror.version("ChurnPredictor")
-    mirror.model("ChurnPredictor").__class__.objects.filter(name="ChurnPredictor").update(owner="owner")
+        mirror.version("ChurnPredictor", owner="owner")
 
     with django_capture_on_commit_callbacks(execute=True):
         call_command("seed_demo_requests")

@@ -9,8 +9,7 @@ from approvals.models import CheckRun
 from registry.models import ModelVersion, SyncRun
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
-
-from .helpers import GOOD_TAGS, complete_sections, write_card
+from tests.factories import GOOD_TAGS, complete_sections, version_of, write_card
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +23,7 @@ def checked(mlflow_store, owner, django_capture_on_commit_callbacks):
     )
     number = world.create_version("Churn", run_id, stage="Staging")
     sync_registry()
-    version = ModelVersion.objects.select_related("model", "run").get(model__name="Churn", version=number)
+    version = version_of("Churn", number)
     with django_capture_on_commit_callbacks(execute=True):
         check_run = services.check_run_create(version=version, stage="Production", actor="system:worker")
     check_run.refresh_from_db()

@@ -7,8 +7,7 @@ from django.urls import reverse
 
 from approvals import selectors, services
 from approvals.models import CheckRun, Policy
-
-from .helpers import complete_sections, write_card
+from tests.factories import complete_sections, write_card
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}

@@ -9,8 +9,6 @@ from cards.models import CardPublication
 from cards.selectors import card_page
 from cards.services import card_publication_retry, card_revision_create
 
-from .conftest import mirror_version
-
 pytestmark = pytest.mark.django_db
 
 EDITORS = {"owner", "admin"}
@@ -46,8 +44,8 @@ def test_only_the_owner_and_admins_change_a_card(people, churn_v1, question, per
 
 
 @pytest.mark.parametrize("question", list(REFUSALS), ids=lambda question: question.__name__)
-def test_a_model_without_an_owner_is_changed_by_admins_only(people, question):
-    ownerless = mirror_version(name="Orphan", owner="")
+def test_a_model_without_an_owner_is_changed_by_admins_only(people, question, mirror):
+    ownerless = mirror.version("Orphan", owner="")
 
     assert question(people["admin"], ownerless) is None
     assert question(people["owner"], ownerless) is not None

@@ -10,22 +10,13 @@ from cards.models import CardRevision, ImmutableRevision, ModelCard
 from cards.panels import card_badges, card_panel_context
 from cards.sections import REQUIRED_SECTIONS
 from cards.selectors import card_revision_latest
-from cards.services import card_revision_create
 from registry.models import ModelVersion
 from registry.panels import PageObjects
-
-from .conftest import mirror_version
+from tests.factories import card_save, complete_sections
 
 pytestmark = pytest.mark.django_db
 
-COMPLETE = {s.key: f"{s.title} written." for s in REQUIRED_SECTIONS}
-
-
-def write(actor, version, changes, summary="s"):
-    latest = card_revision_latest(version)
-    return card_revision_create(
-        actor=actor, version=version, changes=changes, base_revision_id=latest.pk if latest else None, summary=summary
-    )
+COMPLETE = complete_sections()
 
 
 # ---- completeness -------------------------------------------------------------------------
@@ -63,15 +54,15 @@ def test_a_version_without_a_card_is_incomplete_with_everything_missing(churn_v1
 
 
 def test_a_version_card_completeness_follows_its_latest_revision(owner, churn_v1):
-    write(owner, churn_v1, COMPLETE)
+    card_save(owner, churn_v1, COMPLETE)
     assert version_card_completeness(churn_v1).complete
-    write(owner, churn_v1, {"limitations": "TODO"})
+    card_save(owner, churn_v1, {"limitations": "TODO"})
     assert version_card_completeness(churn_v1).placeholders == ["Limitations"]
 
 
 # ---- revisions are immutable; cards outlive the mirror --------------------------------------
 def test_revisions_cannot_be_changed_or_deleted(owner, churn_v1):
-    revision = write(owner, churn_v1, {"factors": "x"})
+    revision = card_save(owner, churn_v1, {"factors": "x"})
 
     revision.summary = "rewritten history"
     with pytest.raises(ImmutableRevision):
@@ -86,7 +77,7 @@ def test_revisions_cannot_be_changed_or_deleted(owner, churn_v1):
 
 
 def test_a_card_survives_its_versions_deletion_and_returns_when_the_same_run_comes_back(owner, churn_v1):
-    write(owner, churn_v1, {"factors": "Region."})
+    card_save(owner, churn_v1, {"factors": "Region."})
     run_id = churn_v1.run_id
     churn_v1.delete()  # what sync does when MLflow deletes the version
 
@@ -94,7 +85,7 @@ def test_a_card_survives_its_versions_deletion_and_returns_when_the_same_run_com
     assert card.model_version is None and card.revisions.count() == 1
     same = ModelVersion.objects.create(model_id=_model_id(), version=1, run_id=run_id)
     assert card_revision_latest(same).sections["factors"] == "Region."
-    write(owner, same, {"factors": "Region, reviewed."})
+    card_save(owner, same, {"factors": "Region, reviewed."})
     card.refresh_from_db()
     assert card.model_version == same  # adopted again on save
     assert card.revisions.count() == 2
@@ -107,18 +98,18 @@ def _model_id():
 
 
 def test_a_different_run_under_a_reused_version_number_gets_a_card_of_its_own(owner, churn_v1):
-    write(owner, churn_v1, {"factors": "Old model."})
+    card_save(owner, churn_v1, {"factors": "Old model."})
     churn_v1.delete()
 
     reused = ModelVersion.objects.create(model_id=_model_id(), version=1, run_id="another-run")
     assert card_revision_latest(reused) is None
-    write(owner, reused, {"factors": "New model."})
+    card_save(owner, reused, {"factors": "New model."})
     assert ModelCard.objects.count() == 2
 
 
 # ---- pages --------------------------------------------------------------------------------
 def test_the_card_page_shows_generated_facts_prose_completeness_and_status(client, owner, churn_v1):
-    write(owner, churn_v1, {"intended_use": "Retention **offers**.", "limitations": "TODO"})
+    card_save(owner, churn_v1, {"intended_use": "Retention **offers**.", "limitations": "TODO"})
     client.force_login(owner)
 
     response = client.get(reverse("cards:card_detail", args=["Churn", 1]))
@@ -149,12 +140,12 @@ def test_the_draft_page_says_nothing_is_saved(client, outsider, churn_v1):
 
 
 @pytest.mark.parametrize("size", [1, 12])
-def test_card_page_query_count_does_not_grow(client, owner, django_assert_num_queries, size):
-    version = mirror_version(
+def test_card_page_query_count_does_not_grow(client, owner, mirror, django_assert_num_queries, size):
+    version = mirror.version(
         datasets=size, metrics={f"m{i}": 0.5 for i in range(size)} | {f"accuracy_g{i}": 0.5 for i in range(size)}
     )
     for i in range(size):
-        write(owner, version, {"factors": f"rev {i}"})
+        card_save(owner, version, {"factors": f"rev {i}"})
     client.force_login(owner)
 
     # session, user, version, latest revision (+card, publication), datasets; base.html: leads group, last sync,
@@ -164,10 +155,10 @@ def test_card_page_query_count_does_not_grow(client, owner, django_assert_num_qu
 
 
 @pytest.mark.parametrize("size", [1, 12])
-def test_draft_page_query_count_does_not_grow(client, owner, django_assert_num_queries, size):
+def test_draft_page_query_count_does_not_grow(client, owner, mirror, django_assert_num_queries, size):
     for n in range(1, size + 1):
-        write(owner, mirror_version(version=n, datasets=size), {"factors": f"v{n}"})
-    mirror_version(version=size + 1, datasets=size)
+        card_save(owner, mirror.version(datasets=size), {"factors": f"v{n}"})
+    mirror.version(datasets=size)
     client.force_login(owner)
 
     # ... plus the previous version's card to carry forward
@@ -178,7 +169,7 @@ def test_draft_page_query_count_does_not_grow(client, owner, django_assert_num_q
 @pytest.mark.parametrize("size", [1, 12])
 def test_history_query_count_does_not_grow(client, owner, django_assert_num_queries, churn_v1, size):
     for i in range(size):
-        write(owner, churn_v1, {"factors": f"rev {i}"})
+        card_save(owner, churn_v1, {"factors": f"rev {i}"})
     client.force_login(owner)
 
     # session, user, version, latest revision, revisions with publication; base.html: leads group, last sync,
@@ -189,7 +180,7 @@ def test_history_query_count_does_not_grow(client, owner, django_assert_num_quer
 
 
 def test_the_markdown_export_has_hugging_face_front_matter(client, owner, churn_v1):
-    write(owner, churn_v1, COMPLETE)
+    card_save(owner, churn_v1, COMPLETE)
     client.force_login(owner)
 
     response = client.get(reverse("cards:export_markdown", args=["Churn", 1]))
@@ -205,7 +196,7 @@ def test_the_markdown_export_has_hugging_face_front_matter(client, owner, churn_
 
 
 def test_the_json_export_follows_the_model_card_toolkit_schema(client, owner, churn_v1):
-    write(owner, churn_v1, COMPLETE, summary="all sections")
+    card_save(owner, churn_v1, COMPLETE, summary="all sections")
     client.force_login(owner)
 
     data = json.loads(client.get(reverse("cards:export_json", args=["Churn", 1])).content)
@@ -218,7 +209,7 @@ def test_the_json_export_follows_the_model_card_toolkit_schema(client, owner, ch
         "considerations",
     }
     assert data["model_details"]["name"] == "Churn"
-    assert data["model_details"]["owners"] == [{"name": "olivia-owner"}]
+    assert data["model_details"]["owners"] == [{"name": owner.username}]
     assert data["model_details"]["version"]["diff"] == "all sections"
     assert data["model_parameters"]["model_architecture"] == "sklearn.ensemble.RandomForest"
     assert {"type": "accuracy", "value": 0.78, "slice": "region_north"} in data["quantitative_analysis"][
@@ -230,7 +221,7 @@ def test_the_json_export_follows_the_model_card_toolkit_schema(client, owner, ch
 
 # ---- panels -----------------------------------------------------------------------------
 def test_the_panel_renders_the_card_with_an_edit_link_for_owners(rf, owner, outsider, churn_v1):
-    write(owner, churn_v1, {"intended_use": "Retention."})
+    card_save(owner, churn_v1, {"intended_use": "Retention."})
     template = Template('{% load registry_tags %}{% render_partial "cards/panel.html" card %}')
 
     def render(user):
@@ -245,10 +236,10 @@ def test_the_panel_renders_the_card_with_an_edit_link_for_owners(rf, owner, outs
 
 
 @pytest.mark.parametrize("size", [2, 10])
-def test_the_status_badges_of_a_versions_table_cost_one_query(owner, django_assert_num_queries, size):
-    versions = [mirror_version(version=n, run=False) for n in range(1, size + 1)]
-    write(owner, versions[0], COMPLETE)
-    write(owner, versions[1], {"factors": "x"})
+def test_the_status_badges_of_a_versions_table_cost_one_query(owner, mirror, django_assert_num_queries, size):
+    versions = [mirror.version(with_run=False) for _ in range(size)]
+    card_save(owner, versions[0], COMPLETE)
+    card_save(owner, versions[1], {"factors": "x"})
     objects = PageObjects("model", owner, model=versions[0].model)
 
     with django_assert_num_queries(1):

@@ -9,12 +9,10 @@ from cards.models import CardRevision, ModelCard
 from cards.selectors import card_revision_latest
 from cards.services import EditConflict, card_revision_create
 
-from .conftest import mirror_version
-
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def race(owner, coowner, version, base_revision_id):
+def race(owner, admin_user, version, base_revision_id):
     barrier = threading.Barrier(2)
     outcomes = {}
 
@@ -34,7 +32,7 @@ def race(owner, coowner, version, base_revision_id):
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=edit, args=args) for args in ((owner, "olivia"), (coowner, "ada"))]
+    threads = [threading.Thread(target=edit, args=args) for args in ((owner, "olga"), (admin_user, "ada"))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -42,13 +40,13 @@ def race(owner, coowner, version, base_revision_id):
     return outcomes
 
 
-def test_simultaneous_saves_from_the_same_base_let_exactly_one_through(owner, coowner):
-    version = mirror_version()
+def test_simultaneous_saves_from_the_same_base_let_exactly_one_through(owner, admin_user, mirror):
+    version = mirror.version()
     base = card_revision_create(
         actor=owner, version=version, changes={"factors": "x"}, base_revision_id=None, summary="0"
     )
 
-    outcomes = race(owner, coowner, version, base.pk)
+    outcomes = race(owner, admin_user, version, base.pk)
 
     assert sorted(outcomes.values()) == ["conflict", "saved"]
     assert CardRevision.objects.count() == 2
@@ -56,10 +54,10 @@ def test_simultaneous_saves_from_the_same_base_let_exactly_one_through(owner, co
     assert card_revision_latest(version).sections["limitations"] == winner
 
 
-def test_simultaneous_first_saves_create_one_card(owner, coowner):
-    version = mirror_version()
+def test_simultaneous_first_saves_create_one_card(owner, admin_user, mirror):
+    version = mirror.version()
 
-    outcomes = race(owner, coowner, version, None)
+    outcomes = race(owner, admin_user, version, None)
 
     assert sorted(outcomes.values()) == ["conflict", "saved"]
     assert ModelCard.objects.count() == 1

@@ -10,11 +10,11 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from cards import tasks
 from cards.models import CardPublication
-from cards.selectors import card_revision_latest
-from cards.services import card_publish, card_revision_create
+from cards.services import card_publish
 from registry.models import ModelVersion
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
+from tests.factories import card_save, version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def churn(mlflow_store, owner):
     )
     number = world.create_version("Churn", run_id)
     assert sync_registry().status == "succeeded"
-    return world, ModelVersion.objects.select_related("model", "run").get(model__name="Churn", version=number)
+    return world, version_of("Churn", number)
 
 
 def read_card_artifact(world, run_id, tmp_path) -> str:
@@ -53,19 +53,11 @@ def read_card_artifact(world, run_id, tmp_path) -> str:
     return Path(path).read_text()
 
 
-def save(owner, version, changes, *, capture):
-    latest = card_revision_latest(version)
-    with capture(execute=True):
-        return card_revision_create(
-            actor=owner, version=version, changes=changes, base_revision_id=latest.pk if latest else None, summary="s"
-        )
-
-
 def test_publishing_logs_the_card_on_the_run_and_tags_the_version(
     churn, owner, tmp_path, django_capture_on_commit_callbacks
 ):
     world, version = churn
-    revision = save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
+    revision = card_save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
 
     publication = CardPublication.objects.get(revision=revision)
     assert publication.status == CardPublication.PUBLISHED, publication.error
@@ -93,8 +85,8 @@ def test_publishing_logs_the_card_on_the_run_and_tags_the_version(
 
 def test_a_new_revision_replaces_the_artifact_and_tags(churn, owner, tmp_path, django_capture_on_commit_callbacks):
     world, version = churn
-    save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
-    save(owner, version, {"limitations": "TODO"}, capture=django_capture_on_commit_callbacks)
+    card_save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
+    card_save(owner, version, {"limitations": "TODO"}, capture=django_capture_on_commit_callbacks)
 
     tags = world.client.get_model_version("Churn", str(version.version)).tags
     assert (tags["model_card.revision"], tags["model_card.complete"]) == ("2", "false")
@@ -104,7 +96,7 @@ def test_a_new_revision_replaces_the_artifact_and_tags(churn, owner, tmp_path, d
 
 def test_republishing_the_same_revision_is_a_no_op(churn, owner, settings, django_capture_on_commit_callbacks):
     world, version = churn
-    revision = save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
+    revision = card_save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
     settings.MLFLOW_TRACKING_URI = DOWN  # any MLflow call would now fail
 
     tasks.publish_revision.delay(revision.pk)
@@ -122,7 +114,7 @@ def test_mlflow_down_fails_with_the_reason_then_a_retry_succeeds(
     settings.MLFLOW_TRACKING_URI = DOWN
 
     started = time.monotonic()
-    revision = save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
+    revision = card_save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
     elapsed = time.monotonic() - started
 
     publication = CardPublication.objects.get(revision=revision)
@@ -158,7 +150,7 @@ def test_a_version_without_a_run_gets_tags_only(mlflow_store, owner, django_capt
     sync_registry()
     version = ModelVersion.objects.select_related("model", "run").get(model__name="Runless")
 
-    revision = save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
+    revision = card_save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
 
     publication = CardPublication.objects.get(revision=revision)
     assert publication.status == CardPublication.PUBLISHED, publication.error
@@ -168,9 +160,9 @@ def test_a_version_without_a_run_gets_tags_only(mlflow_store, owner, django_capt
 
 def test_an_older_revision_never_overwrites_a_newer_one(churn, owner, django_capture_on_commit_callbacks):
     world, version = churn
-    first = save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
+    first = card_save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
     CardPublication.objects.filter(revision=first).update(status=CardPublication.FAILED, error="x")
-    save(owner, version, {"limitations": "Second thoughts."}, capture=django_capture_on_commit_callbacks)
+    card_save(owner, version, {"limitations": "Second thoughts."}, capture=django_capture_on_commit_callbacks)
 
     publication = card_publish(revision=first)
 
@@ -180,7 +172,7 @@ def test_an_older_revision_never_overwrites_a_newer_one(churn, owner, django_cap
 
 def test_a_revision_of_a_deleted_version_fails_with_the_reason(churn, owner, django_capture_on_commit_callbacks):
     world, version = churn
-    revision = save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
+    revision = card_save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)
     CardPublication.objects.filter(revision=revision).update(status=CardPublication.PENDING)
     world.client.delete_model_version("Churn", "1")
     sync_registry()
