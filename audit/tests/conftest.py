@@ -1,15 +1,6 @@
-import pytest
-from django.contrib.auth.models import Group, User
+"""Audit event builders (the personas are the root conftest's)."""
 
-from audit.selectors import LEADS_GROUP
 from audit.services import PendingEvent, Target, record_many
-
-
-@pytest.fixture
-def lead(db):
-    user = User.objects.create_user("lena-lead")
-    user.groups.add(Group.objects.get_or_create(name=LEADS_GROUP)[0])
-    return user
 
 
 def version_event(model: str, version: int, action: str = "registry.version_created", actor="system:sync", **data):

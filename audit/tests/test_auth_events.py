@@ -8,26 +8,42 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return django_user_model.objects.create_user("alice", password="correct-horse")
+def outsider_with_password(outsider):
+    """The outsider, with a password to sign in with."""
+    outsider.set_password("correct-horse")
+    outsider.save()
+    return outsider
 
 
-def test_a_sign_in_is_recorded_as_the_user(client, alice):
-    response = client.post(reverse("login"), {"username": "alice", "password": "correct-horse"}, REMOTE_ADDR="10.0.0.7")
+def test_a_sign_in_is_recorded_as_the_user(client, outsider_with_password):
+    response = client.post(
+        reverse("login"),
+        {"username": "otto-outsider", "password": "correct-horse"},
+        REMOTE_ADDR="10.0.0.7",
+    )
 
     assert response.status_code == 302
     event = AuditEvent.objects.get()
-    assert (event.actor, event.action, event.target_type, event.target_id) == ("alice", "auth.login", "user", "alice")
+    assert (event.actor, event.action, event.target_type, event.target_id) == (
+        "otto-outsider",
+        "auth.login",
+        "user",
+        "otto-outsider",
+    )
     assert event.data == {"ip": "10.0.0.7"}
 
 
-def test_a_failed_sign_in_is_recorded_as_an_anonymous_claim(client, alice):
-    response = client.post(reverse("login"), {"username": "alice", "password": "wrong"}, REMOTE_ADDR="10.0.0.8")
+def test_a_failed_sign_in_is_recorded_as_an_anonymous_claim(client, outsider_with_password):
+    response = client.post(reverse("login"), {"username": "otto-outsider", "password": "wrong"}, REMOTE_ADDR="10.0.0.8")
 
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.content.decode()
     event = AuditEvent.objects.get()
-    assert (event.actor, event.action, event.target_id) == ("anonymous:alice", "auth.login_failed", "alice")
+    assert (event.actor, event.action, event.target_id) == (
+        "anonymous:otto-outsider",
+        "auth.login_failed",
+        "otto-outsider",
+    )
     assert event.data == {"ip": "10.0.0.8"}
     assert "wrong" not in str(event.data)
 

@@ -96,10 +96,8 @@ def test_events_and_the_head_refuse_edits_in_python():
     assert AuditEvent.objects.get().actor == "system:sync"
 
 
-def test_actors_are_users_named_systems_or_anonymous_claims(django_user_model):
-    user = django_user_model.objects.create_user("alice")
-
-    assert actor_name(user) == "alice"
+def test_actors_are_users_named_systems_or_anonymous_claims(outsider):
+    assert actor_name(outsider) == "otto-outsider"
     assert actor_name("system:worker") == "system:worker"
     assert anonymous_actor("bob\x00\n") == "anonymous:bob"
     assert len(anonymous_actor("x" * 500)) == 150
