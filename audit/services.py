@@ -59,6 +59,8 @@ ACTIONS = {
     "policy.changed": "a governance policy was created, changed or deleted",
     "auth.login": "a user signed in",
     "auth.login_failed": "a sign-in failed",
+    "token.created": "a personal API token was created (only its hash is kept)",
+    "token.revoked": "a personal API token was revoked",
 }
 
 

@@ -65,7 +65,10 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    # The API's docs page serves ninja's bundled Swagger UI files as static files (no CDN).
+    "ninja",
     "audit",
+    "accounts",
     "registry",
     "cards",
     "approvals",
@@ -158,6 +161,12 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 # Links in notification emails (requests to review, unapproved transitions) start with this.
 PORTAL_URL = envurl("PORTAL_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
+
+# --- API v1 (docs/api.md) -----------------------------------------------------------------
+# Failed bearer-token attempts allowed per client address and minute; the next ones answer 429.
+API_TOKEN_FAILURES_PER_MINUTE = envint("API_TOKEN_FAILURES_PER_MINUTE", "20")
+NINJA_PAGINATION_PER_PAGE = 50
+NINJA_MAX_PER_PAGE_SIZE = 200
 
 # --- MLflow -------------------------------------------------------------------------------
 MLFLOW_DIR = VAR_DIR / "mlflow"

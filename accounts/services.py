@@ -1,0 +1,65 @@
+"""Creating and revoking API tokens; each is an audit event in the same transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Target, record
+
+from .access import token_revoke_refusal
+from .models import PREFIX_LENGTH, SECRET_PREFIX, ApiToken, hash_secret
+
+
+def _target(token: ApiToken) -> Target:
+    return Target(type="api_token", id=str(token.pk))
+
+
+def api_token_create(*, actor, user, name: str, expires_at: dt.datetime | None = None) -> tuple[ApiToken, str]:
+    """A new token for ``user`` and its secret: returned this once, only its hash is stored."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the token a name, e.g. the pipeline that will use it."})
+    if len(name) > ApiToken._meta.get_field("name").max_length:
+        raise ValidationError({"name": "At most 100 characters."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user, name=name, key_hash=hash_secret(secret), prefix=secret[:PREFIX_LENGTH], expires_at=expires_at
+        )
+        record(
+            actor=actor,
+            action="token.created",
+            target=_target(token),
+            data={
+                "user": user.get_username(),
+                "name": name,
+                "prefix": token.prefix,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
+    return token, secret
+
+
+def api_token_revoke(*, actor, token: ApiToken) -> ApiToken:
+    """Revoke ``token`` (its owner or an admin); revoking a revoked token changes nothing."""
+    refusal = token_revoke_refusal(actor, token)
+    if refusal:
+        raise PermissionDenied(refusal)
+    with transaction.atomic():
+        now = timezone.now()
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now) == 1:
+            record(
+                actor=actor,
+                action="token.revoked",
+                target=_target(token),
+                data={"user": token.user.get_username(), "name": token.name, "prefix": token.prefix},
+            )
+    token.refresh_from_db()
+    return token
