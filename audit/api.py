@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError
 from ninja import Field, Query, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from . import selectors
 from .forms import AuditFilterForm
@@ -50,7 +50,7 @@ class ChainReportOut(Schema):
 
 
 @router.get("/audit", response=list[AuditEventOut], summary="The audit log, newest first")
-@paginate(PageNumberPagination)
+@paginate  # registry_portal.pagination.PageNumbers (NINJA_PAGINATION_CLASS)
 def audit_events(request, filters: Query[AuditFilters]):
     """ML leads and admins, as the audit log page; the same filters and checks (400 names the field)."""
     _refuse_unless_whole_log(request.user)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404
 from ninja import Field, Path, Query, Router, Schema
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 
 from . import api_extras, selectors, services
 from .access import enforce, sync_refusal
@@ -227,7 +227,7 @@ def _logged_model_out(version) -> dict | None:
 
 
 @router.get("/models", response=list[ModelOut], summary="Models the caller may see")
-@paginate(PageNumberPagination)
+@paginate  # registry_portal.pagination.PageNumbers (NINJA_PAGINATION_CLASS)
 def model_list(request, filters: Query[ModelFilters]):
     """Filtered, by name; page-number pagination: ``page`` (from 1) and ``page_size`` (default 50, at most 200)."""
     if filters.tag.startswith("="):

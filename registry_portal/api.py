@@ -8,7 +8,6 @@ answers ``{"detail": str, "code": str}`` (plus ``errors`` where there are per-fi
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DataError
 from django.http import Http404, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled
@@ -127,13 +126,6 @@ def conflict(request, exc: Conflict):
 @api.exception_handler(MlflowUnavailable)
 def mlflow_unavailable(request, exc: MlflowUnavailable):
     return error(request, 503, f"MLflow is unreachable: {exc}")
-
-
-@api.exception_handler(DataError)
-@api.exception_handler(OverflowError)
-def out_of_range(request, exc: Exception):
-    """A number too large for the database (a page far past the end, an id of 30 digits): bad input, not a 500."""
-    return error(request, 400, "a value in the request is out of range", "out_of_range")
 
 
 def unknown_endpoint(request, rest: str = ""):

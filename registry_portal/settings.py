@@ -165,6 +165,7 @@ PORTAL_URL = envurl("PORTAL_URL", "http://127.0.0.1:8000", schemes=("http", "htt
 # --- API v1 (docs/api.md) -----------------------------------------------------------------
 # Failed bearer-token attempts allowed per client address and minute; the next ones answer 429.
 API_TOKEN_FAILURES_PER_MINUTE = envint("API_TOKEN_FAILURES_PER_MINUTE", "20")
+NINJA_PAGINATION_CLASS = "registry_portal.pagination.PageNumbers"
 NINJA_PAGINATION_PER_PAGE = 50
 NINJA_MAX_PER_PAGE_SIZE = 200
 
