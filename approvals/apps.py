@@ -11,3 +11,10 @@ class ApprovalsConfig(AppConfig):
         from . import panels, receivers, tasks  # noqa: F401
 
         panels.register()
+
+        from registry import api_extras
+
+        from . import api
+
+        api_extras.register("open_request", api.open_request_extra)
+        api_extras.register("latest_check_run", api.latest_check_run_extra)

@@ -9,3 +9,9 @@ class CardsConfig(AppConfig):
         from . import panels, receivers  # noqa: F401 - receivers connects the signal receivers
 
         panels.register()
+
+        from registry import api_extras
+
+        from . import api
+
+        api_extras.register("card", api.card_extra)

@@ -201,6 +201,9 @@ if not isinstance(METRIC_DIRECTIONS, dict) or not all(
 # deletions, and tag/alias changes when no webhook reports them) every RECONCILE_INTERVAL_SECONDS.
 SYNC_INTERVAL_SECONDS = envint("SYNC_INTERVAL_SECONDS", "60")
 RECONCILE_INTERVAL_SECONDS = envint("RECONCILE_INTERVAL_SECONDS", "600")
+# The deployment gate (approvals/gate.py) says no when the mirror of a model is older than this: by default
+# three fast passes, so one slow or lost pass does not stop deployments, a stopped sync does.
+GATE_MAX_MIRROR_AGE_SECONDS = envint("GATE_MAX_MIRROR_AGE_SECONDS", str(3 * SYNC_INTERVAL_SECONDS))
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip()
 if CELERY_BROKER_URL:
     envurl("CELERY_BROKER_URL", CELERY_BROKER_URL, schemes=("redis", "rediss", "amqp", "memory"))
