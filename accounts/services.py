@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Target, record
+from registry_portal.access import enforce
 
 from .access import token_revoke_refusal
 from .models import PREFIX_LENGTH, SECRET_PREFIX, ApiToken, hash_secret
@@ -49,9 +50,7 @@ def api_token_create(*, actor, user, name: str, expires_at: dt.datetime | None =
 
 def api_token_revoke(*, actor, token: ApiToken) -> ApiToken:
     """Revoke ``token`` (its owner or an admin); revoking a revoked token changes nothing."""
-    refusal = token_revoke_refusal(actor, token)
-    if refusal:
-        raise PermissionDenied(refusal)
+    enforce(token_revoke_refusal(actor, token))
     with transaction.atomic():
         now = timezone.now()
         if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now) == 1:

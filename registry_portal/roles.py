@@ -11,6 +11,9 @@ OWNERS = "owners"
 SYSTEM_SYNC = "system:sync"
 SYSTEM_WORKER = "system:worker"
 SYSTEM_WEBHOOK = "system:mlflow-webhook"
+# An operator at ``manage.py`` (e.g. ``api_token``): audited under this name, not one of the actors that
+# may act without a user (``SYSTEM_ACTORS``).
+SYSTEM_COMMAND_LINE = "system:command-line"
 SYSTEM_ACTORS = (SYSTEM_SYNC, SYSTEM_WORKER, SYSTEM_WEBHOOK)
 
 
