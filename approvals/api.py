@@ -17,7 +17,7 @@ from registry.selectors import version_get_for_user
 
 from . import selectors, services
 from .checks import evaluate
-from .gate import GATE_STAGES, check_run_dict, gate_decision
+from .gate import GATE_STAGES, check_result_dict, check_run_dict, gate_decision
 from .rules import STAGES
 
 router = Router(tags=["approvals"])
@@ -259,17 +259,7 @@ def checks_dry_run(request, name: str, version: int, stage: str = "Production"):
         "policy": evaluation.policy_label,
         "content_digest": evaluation.content_digest,
         "passed": evaluation.passed,
-        "results": [
-            {
-                "rule_id": r.rule_id,
-                "rule_type": r.rule_type,
-                "description": r.description,
-                "status": r.status,
-                "message": r.message,
-                "evidence": r.evidence,
-            }
-            for r in evaluation.results()
-        ],
+        "results": [check_result_dict(result) for result in evaluation.results()],
     }
 
 

@@ -99,17 +99,19 @@ def check_run_dict(check_run: CheckRun | None) -> dict | None:
         "policy": check_run.policy_label,
         "content_digest": check_run.content_digest,
         "finished_at": check_run.finished_at,
-        "results": [
-            {
-                "rule_id": r.rule_id,
-                "rule_type": r.rule_type,
-                "description": r.description,
-                "status": r.status,
-                "message": r.message,
-                "evidence": r.evidence,
-            }
-            for r in check_run.results.order_by("position")
-        ],
+        "results": [check_result_dict(result) for result in check_run.results.order_by("position")],
+    }
+
+
+def check_result_dict(result) -> dict:
+    """One rule's result (a stored ``CheckResult``, or a dry run's unsaved one) with its evidence."""
+    return {
+        "rule_id": result.rule_id,
+        "rule_type": result.rule_type,
+        "description": result.description,
+        "status": result.status,
+        "message": result.message,
+        "evidence": result.evidence,
     }
 
 
