@@ -12,6 +12,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import ApiToken
+from accounts.services import api_token_create
 from approvals.models import TransitionRequest, UnapprovedTransition
 from cards.models import CardPublication, CardRevision, ModelCard
 from registry.models import ModelVersion, RegisteredModel
@@ -27,6 +29,7 @@ class World:
     failed_request: TransitionRequest
     unapproved: UnapprovedTransition
     card_revision: CardRevision
+    owners_token: ApiToken
 
 
 @pytest.fixture
@@ -67,7 +70,8 @@ def world(owner, reviewer_a, reviewer_b, lead, outsider, admin_user) -> World:
         "lead": lead,
         "admin": admin_user,
     }
-    return World(users, open_request, failed_request, unapproved, revision)
+    token, _ = api_token_create(actor=owner, user=owner, name="pipeline")
+    return World(users, open_request, failed_request, unapproved, revision, token)
 
 
 def _actions(w: World) -> dict:
@@ -118,7 +122,13 @@ def _actions(w: World) -> dict:
         ),
         "card_preview": (reverse("cards:preview", args=["churn", 4]), {"text": "*hi*"}, {"owner", "admin"}),
         "card_publish_again": (reverse("cards:publish_again", args=["churn", 4]), {}, {"owner", "admin"}),
+        "token_create": (reverse("accounts:tokens"), {"name": "ci", "expires_in_days": ""}, everyone),
+        # Another user's token is as good as absent on the page: 404, not 403 (see REFUSED_WITH).
+        "token_revoke": (reverse("accounts:token_revoke", args=[w.owners_token.pk]), {}, {"owner"}),
     }
+
+
+REFUSED_WITH = {"token_revoke": 404}
 
 
 ACTIONS = (
@@ -134,6 +144,8 @@ ACTIONS = (
     "card_section_edit",
     "card_preview",
     "card_publish_again",
+    "token_create",
+    "token_revoke",
 )
 
 
@@ -158,7 +170,7 @@ def test_every_mutating_view_answers_each_persona_as_pinned(client, world, actio
         if response.status_code == 302:
             assert not response["Location"].startswith(reverse("login"))
     else:
-        assert response.status_code == 403, (response.status_code, response.content[:500])
+        assert response.status_code == REFUSED_WITH.get(action, 403), (response.status_code, response.content[:500])
 
 
 def _offered(html: str, url: str) -> bool:
