@@ -33,10 +33,10 @@ class MlflowWorld:
         if dataset is not None:
             name, frame = dataset
             ds = mlflow.data.from_pandas(frame, source=f"/datasets/{name}.csv", name=name)
-            from mlflow.entities import DatasetInput, InputTag
+            from mlflow.entities import Dataset, DatasetInput, InputTag
 
             self.client.log_inputs(
-                run_id, [DatasetInput(ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")])]
+                run_id, [DatasetInput(Dataset(**ds.to_dict()), tags=[InputTag("mlflow.data.context", "training")])]
             )
         if finished:
             self.client.set_terminated(run_id)

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from .mirror_factories import make_dataset, make_model, make_version, use_dataset
+from tests.factories import make_dataset, make_model, make_version, use_dataset
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,7 @@ from django.utils.html import escape
 
 from audit.services import Target, record
 from registry.models import Run, SyncRun
-
-from .mirror_factories import (
+from tests.factories import (
     T0,
     make_dataset,
     make_logged_model,
@@ -91,14 +90,14 @@ def test_param_named_items_on_lineage(client_in):
     assert lineage_json(client_in, "/models/Churn/versions/1/lineage/")["run"]["params"] == params
 
 
-def test_event_data_and_sync_counts_named_items_render(client, django_user_model):
+def test_event_data_and_sync_counts_named_items_render(client, admin_user):
     record(
         actor="system:sync",
         action="registry.model_updated",
         target=Target(type="model", id="Churn", model_name="Churn"),
         data={name: f"data-{name}" for name in DICT_METHOD_NAMES},
     )
-    client.force_login(django_user_model.objects.create_superuser("admin", password="pw-admin-1"))
+    client.force_login(admin_user)
     log = client.get(reverse("audit:log")).content.decode()
     for name in DICT_METHOD_NAMES:
         assert f'<span class="tag">{name}=data-{name}</span>' in log
