@@ -102,7 +102,10 @@ class Portal:
         return context.new_page()
 
     def sign_in(self, page, user):
-        """Sign in through the real login form."""
+        """Sign in through the real login form, with a password given to ``user`` first (which ends the sessions
+        ``page_for`` opened for them before)."""
+        user.set_password(PASSWORD)
+        user.save()
         page.goto("/accounts/login/")
         page.get_by_label("Username").fill(user.username)
         page.get_by_label("Password").fill(PASSWORD)
@@ -182,37 +185,6 @@ def portal(request, browser, mlflow_remote, live_worker, live_server, shared_mem
     portal.close()
 
 
-@dataclass
-class People:
-    owner: object
-    reviewer1: object
-    reviewer2: object
-    lead: object
-    outsider: object
-
-
-@pytest.fixture
-def people(transactional_db, django_user_model):
-    from django.contrib.auth.models import Group
-
-    reviewers = Group.objects.get_or_create(name="reviewers")[0]
-    leads = Group.objects.get_or_create(name="ml-leads")[0]
-    owners = Group.objects.get_or_create(name="owners")[0]
-
-    def user(name, *groups):
-        created = django_user_model.objects.create_user(name, f"{name}@example.com", PASSWORD)
-        created.groups.add(*groups)
-        return created
-
-    return People(
-        owner=user("owner", owners),
-        reviewer1=user("reviewer1", reviewers),
-        reviewer2=user("reviewer2", reviewers),
-        lead=user("lead", leads),
-        outsider=user("outsider"),
-    )
-
-
 def training_frame(seed: int):
     import pandas as pd
 
@@ -256,8 +228,8 @@ def seed_model(world, owner_username: str) -> SeededModel:
 
 
 @pytest.fixture
-def seeded(portal, people):
-    model = seed_model(portal.world, people.owner.username)
+def seeded(portal, owner):
+    model = seed_model(portal.world, owner.username)
     portal.sync()
     return model
 
@@ -275,29 +247,6 @@ COMPLETE_CARD = {
     "ethical_considerations": "Scores never shown to customers.",
     "caveats_recommendations": "Retrain monthly.",
 }
-
-
-def card_save(user, model_name: str, number: int, sections: dict, summary: str = "seeded"):
-    """Save card sections as the owner would through the editor (services, so no browser time is spent)."""
-    from cards import selectors, services
-    from registry.models import ModelVersion
-
-    version = ModelVersion.objects.select_related("model").get(model__name=model_name, version=number)
-    latest = selectors.card_revision_latest(version)
-    return services.card_revision_create(
-        actor=user, version=version, changes=sections, base_revision_id=latest.pk if latest else None, summary=summary
-    )
-
-
-def request_transition(user, model_name: str, number: int, to_stage: str = "Production"):
-    """File a transition request as ``user`` (services, for journeys about what happens after filing)."""
-    from approvals.services import transition_request_create
-    from registry.models import ModelVersion
-
-    version = ModelVersion.objects.select_related("model").get(model__name=model_name, version=number)
-    return transition_request_create(
-        actor=user, version=version, to_stage=to_stage, justification="Ready: better than the current version."
-    )
 
 
 def file_request_in_browser(page, model_name: str, number: int, to_stage: str, justification: str) -> str:

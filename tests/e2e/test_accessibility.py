@@ -4,18 +4,20 @@ model page at a laptop's and a phone's width (nothing wider than the window but 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import COMPLETE_CARD, LAPTOP, PHONE, assert_accessible, axe_violations, card_save, request_transition
+from tests.factories import card_save, file_request, version_of
+
+from .conftest import COMPLETE_CARD, LAPTOP, PHONE, assert_accessible, axe_violations
 
 pytestmark = [pytest.mark.e2e]
 
 
-def test_main_pages_pass_axe_and_label_every_control(portal, people, seeded):
+def test_main_pages_pass_axe_and_label_every_control(portal, lead, seeded):
     anonymous = portal.page_for()
     anonymous.goto("/accounts/login/")
     expect(anonymous.get_by_role("heading", name="Sign in")).to_be_visible()
     assert_accessible(anonymous, "the login page")
 
-    page = portal.page_for(people.lead)
+    page = portal.page_for(lead)
     pages = {
         "the model list": "/",
         "the model page": f"/models/{seeded.name}/",
@@ -32,8 +34,8 @@ def test_main_pages_pass_axe_and_label_every_control(portal, people, seeded):
 
 
 @pytest.mark.parametrize(("label", "viewport"), [("laptop", LAPTOP), ("phone", PHONE)])
-def test_model_page_fits_laptop_and_phone(portal, people, seeded, label, viewport):
-    page = portal.page_for(people.owner, viewport=viewport)
+def test_model_page_fits_laptop_and_phone(portal, owner, seeded, label, viewport):
+    page = portal.page_for(owner, viewport=viewport)
     page.goto(f"/models/{seeded.name}/")
     expect(page.get_by_role("heading", name=seeded.name, level=1)).to_be_visible()
     # The page itself never scrolls sideways; wide tables scroll inside their own box.
@@ -45,10 +47,10 @@ def test_model_page_fits_laptop_and_phone(portal, people, seeded, label, viewpor
     portal.shot(page, f"model-page-{label}", full_page=True)
 
 
-def test_every_main_page_fits_a_phone(portal, people, seeded):
-    card_save(people.owner, seeded.name, 2, COMPLETE_CARD)
-    request = request_transition(people.owner, seeded.name, 2)
-    page = portal.page_for(people.lead, viewport=PHONE)
+def test_every_main_page_fits_a_phone(portal, owner, lead, seeded):
+    card_save(owner, version_of(seeded.name, 2), COMPLETE_CARD)
+    request = file_request(owner, version_of(seeded.name, 2))
+    page = portal.page_for(lead, viewport=PHONE)
     for path in (
         "/",
         f"/models/{seeded.name}/",
@@ -64,12 +66,12 @@ def test_every_main_page_fits_a_phone(portal, people, seeded):
         assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
 
 
-def test_review_pages_pass_axe_and_approving_needs_no_mouse(portal, people, seeded):
+def test_review_pages_pass_axe_and_approving_needs_no_mouse(portal, owner, reviewer, seeded):
     from approvals.models import Review
 
-    card_save(people.owner, seeded.name, 2, COMPLETE_CARD)
-    request = request_transition(people.owner, seeded.name, 2)
-    page = portal.page_for(people.reviewer1)
+    card_save(owner, version_of(seeded.name, 2), COMPLETE_CARD)
+    request = file_request(owner, version_of(seeded.name, 2))
+    page = portal.page_for(reviewer)
     page.goto("/approvals/queue/")
     expect(page.locator("tbody tr").filter(has_text=f"{seeded.name} v2")).to_have_count(1)
     assert_accessible(page, "the review queue")
@@ -90,7 +92,7 @@ def test_review_pages_pass_axe_and_approving_needs_no_mouse(portal, people, seed
     expect(approve).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("#decision .request-status")).to_contain_text("1 of 2 approvals")
-    assert Review.objects.filter(request=request, reviewer=people.reviewer1, decision="approve").count() == 1
+    assert Review.objects.filter(request=request, reviewer=reviewer, decision="approve").count() == 1
 
 
 def test_the_checks_can_fail(browser):

@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 pytestmark = [pytest.mark.e2e]
 
 
-def test_lead_follows_lineage_from_production_to_the_dataset_and_exports_the_audit_log(portal, people, seeded):
-    page = portal.page_for(people.lead)
+def test_lead_follows_lineage_from_production_to_the_dataset_and_exports_the_audit_log(portal, lead, seeded):
+    page = portal.page_for(lead)
     page.goto("/")
     expect(page.get_by_role("heading", name="Registered models")).to_be_visible()
 

@@ -9,8 +9,8 @@ from .conftest import WAIT_MS
 pytestmark = [pytest.mark.e2e]
 
 
-def test_a_stage_moved_in_mlflow_shows_a_red_banner_after_sync(portal, people, seeded):
-    page = portal.page_for(people.lead)
+def test_a_stage_moved_in_mlflow_shows_a_red_banner_after_sync(portal, lead, seeded):
+    page = portal.page_for(lead)
     page.goto(f"/models/{seeded.name}/")
     expect(page.get_by_role("heading", name=seeded.name, level=1)).to_be_visible()
     expect(page.locator(".banner-danger")).to_have_count(0)

@@ -4,7 +4,9 @@ conflict with a second session, the completeness meter at 100 %), and learns wha
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import COMPLETE_CARD, WAIT_MS, card_save, file_request_in_browser
+from tests.factories import card_save, version_of
+
+from .conftest import COMPLETE_CARD, WAIT_MS, file_request_in_browser
 
 pytestmark = [pytest.mark.e2e]
 
@@ -12,13 +14,13 @@ LAST_SECTION = "caveats_recommendations"
 LAST_TITLE = "Caveats & Recommendations"
 
 
-def test_owner_completes_the_card_through_a_conflict_and_sees_what_blocks_production(portal, people, seeded):
+def test_owner_completes_the_card_through_a_conflict_and_sees_what_blocks_production(portal, owner, seeded):
     new = 3
     # Earlier sessions wrote every section but the last one.
-    card_save(people.owner, seeded.name, new, {k: v for k, v in COMPLETE_CARD.items() if k != LAST_SECTION})
+    card_save(owner, version_of(seeded.name, new), {k: v for k, v in COMPLETE_CARD.items() if k != LAST_SECTION})
 
     page = portal.page_for()
-    portal.sign_in(page, people.owner)
+    portal.sign_in(page, owner)
     expect(page.get_by_role("heading", name="Registered models")).to_be_visible()
 
     # From the model list to the newest version.
@@ -34,7 +36,7 @@ def test_owner_completes_the_card_through_a_conflict_and_sees_what_blocks_produc
     expect(page.locator(f"#{LAST_SECTION}")).to_contain_text("Contains a placeholder")
 
     # A second session of the owner (another tab, another laptop) opens the same section first.
-    other = portal.page_for(people.owner)
+    other = portal.page_for(owner)
     other.goto(f"/cards/{seeded.name}/{new}/edit/{LAST_SECTION}/")
     expect(other.get_by_role("heading", level=1)).to_have_text(f"Edit “{LAST_TITLE}”")
 

@@ -4,25 +4,27 @@ MLflow holds the version in Production, the previous one Archived, and the appro
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import COMPLETE_CARD, WAIT_MS, card_save, file_request_in_browser
+from tests.factories import card_save, version_of
+
+from .conftest import COMPLETE_CARD, WAIT_MS, file_request_in_browser
 
 pytestmark = [pytest.mark.e2e]
 
 
-def test_two_reviewers_approve_and_the_transition_reaches_mlflow(portal, people, seeded):
-    card_save(people.owner, seeded.name, 2, COMPLETE_CARD)
+def test_two_reviewers_approve_and_the_transition_reaches_mlflow(portal, owner, reviewer_a, reviewer_b, seeded):
+    card_save(owner, version_of(seeded.name, 2), COMPLETE_CARD)
 
     # The owner files the request from the version page.
-    owner = portal.page_for(people.owner)
+    owner_page = portal.page_for(owner)
     request_url = file_request_in_browser(
-        owner, seeded.name, 2, "Production", "Better accuracy than v1 (0.94 vs 0.91) on the same data."
+        owner_page, seeded.name, 2, "Production", "Better accuracy than v1 (0.94 vs 0.91) on the same data."
     )
-    expect(owner.locator("#decision .badge.pending")).to_be_visible()
-    expect(owner.get_by_text("You cannot review")).to_be_visible()
-    expect(owner.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(owner_page.locator("#decision .badge.pending")).to_be_visible()
+    expect(owner_page.get_by_text("You cannot review")).to_be_visible()
+    expect(owner_page.get_by_role("button", name="Approve")).to_have_count(0)
 
-    # reviewer1 finds it in the queue and reads the evidence on the request page.
-    first = portal.page_for(people.reviewer1)
+    # Reviewer A finds it in the queue and reads the evidence on the request page.
+    first = portal.page_for(reviewer_a)
     first.goto("/approvals/queue/")
     expect(first.get_by_role("heading", name="Waiting for my review")).to_be_visible()
     row = first.locator("tbody tr").filter(has_text=f"{seeded.name} v2")
@@ -50,8 +52,8 @@ def test_two_reviewers_approve_and_the_transition_reaches_mlflow(portal, people,
     expect(decision.locator(".badge.pending")).to_be_visible()
     expect(decision.get_by_text("You cannot review: you already approved this request")).to_be_visible()
 
-    # reviewer2 approves: quorum, the worker applies it, and the page turns "applied" without a reload.
-    second = portal.page_for(people.reviewer2)
+    # Reviewer B approves: quorum, the worker applies it, and the page turns "applied" without a reload.
+    second = portal.page_for(reviewer_b)
     second.goto(request_url)
     second.evaluate("window.__loaded = performance.timeOrigin")
     second.get_by_role("button", name="Approve").click()
@@ -67,9 +69,9 @@ def test_two_reviewers_approve_and_the_transition_reaches_mlflow(portal, people,
     assert (v2.current_stage, v1.current_stage) == ("Production", "Archived")
     request_id = request_url.rstrip("/").rsplit("/", 1)[-1]
     assert v2.tags["approval.request_id"] == request_id
-    assert set(v2.tags["approval.approved_by"].split(",")) == {"reviewer1", "reviewer2"}
+    assert set(v2.tags["approval.approved_by"].split(",")) == {reviewer_a.username, reviewer_b.username}
     assert portal.mlflow.get_model_version_by_alias(seeded.name, "champion").version == "2"
 
     # The owner's model page agrees (the apply re-synced the model).
-    owner.goto(f"/models/{seeded.name}/")
-    expect(owner.get_by_role("heading", name="In Production: v2")).to_be_visible()
+    owner_page.goto(f"/models/{seeded.name}/")
+    expect(owner_page.get_by_role("heading", name="In Production: v2")).to_be_visible()
