@@ -9,18 +9,8 @@ from approvals.digest import version_content_digest
 from approvals.models import CheckResult, CheckRun
 from audit.models import AuditEvent
 from registry.models import ModelVersion
-from tests.factories import complete_sections, write_card
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def ready(mirror):
-    """A Staging version that passes every default Production rule."""
-    mirror.version(stage="Production", metrics={"accuracy": 0.91})
-    version = mirror.version(stage="Staging", metrics={"accuracy": 0.93})
-    write_card(version, complete_sections())
-    return version
 
 
 def run_now(django_capture_on_commit_callbacks, **kwargs) -> CheckRun:

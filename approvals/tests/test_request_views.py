@@ -1,5 +1,5 @@
-"""The request pages: filing from the version page, the request page's decision block (htmx and plain
-POSTs), staleness, refusals with their reasons, forged POSTs, polling until applied, and the banners.
+"""The request page: its decision block (htmx and plain POSTs), staleness, refusals with their reasons, forged
+POSTs, comments, polling until applied. Filing from the version page and the banners: test_panels.py.
 
 Most tests build the mirror directly and stay below quorum (nothing reaches MLflow); the one that
 applies goes through a real MLflow store and sync.
@@ -8,11 +8,10 @@ applies goes through a real MLflow store and sync.
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from django.utils import timezone
 
 from approvals import selectors, services
 from approvals.digest import version_content_digest
-from approvals.models import RequestComment, Review, TransitionRequest, UnapprovedTransition
+from approvals.models import RequestComment, Review, TransitionRequest
 from audit.models import AuditEvent
 from conftest import member
 from registry.models import ModelVersion
@@ -25,19 +24,10 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def version(mirror):
-    """Churn v2 in Staging (v1 in Production), ready for Production: checks pass once they run."""
-    mirror.version(stage="Production", metrics={"accuracy": 0.91})
-    staged = mirror.version(stage="Staging", metrics={"accuracy": 0.93}, version_tags={"dataset_version": "v12"})
-    write_card(staged, complete_sections())
-    return staged
-
-
-@pytest.fixture
-def filed(owner, version, django_capture_on_commit_callbacks):
+def filed(owner, ready, django_capture_on_commit_callbacks):
     """A Production request for v2 (two approvals needed) whose checks ran and passed."""
-    request = file_request(owner, version, capture=django_capture_on_commit_callbacks)
-    assert selectors.checks_for(request, version, version_content_digest(version)).passed
+    request = file_request(owner, ready, capture=django_capture_on_commit_callbacks)
+    assert selectors.checks_for(request, ready, version_content_digest(ready)).passed
     return request
 
 
@@ -57,106 +47,6 @@ def snapshot() -> tuple:
         RequestComment.objects.count(),
         AuditEvent.objects.count(),
     )
-
-
-# --- filing a request from the version page ------------------------------------------------------
-
-
-class TestRequestPanel:
-    def test_the_owner_sees_the_form_without_the_current_stage(self, client, owner, version):
-        client.force_login(owner)
-        html = client.get(version.get_absolute_url()).content.decode()
-        assert 'id="request-panel"' in html
-        assert '<option value="Production"' in html
-        assert '<option value="Archived"' in html
-        assert '<option value="Staging"' not in html
-        assert '<label for="id_justification">' in html
-        assert '<label for="id_to_stage">' in html
-
-    def test_others_see_no_form(self, client, reviewer, version):
-        client.force_login(reviewer)
-        html = client.get(version.get_absolute_url()).content.decode()
-        assert "No open transition request for this version." in html
-        assert "Request transition" not in html
-
-    def test_the_open_request_is_shown_to_everyone_instead_of_the_form(self, client, owner, reviewer, version):
-        request = file_request(owner, version)
-        for user in (owner, reviewer):
-            client.force_login(user)
-            html = client.get(version.get_absolute_url()).content.decode()
-            assert f'href="{page_url(request)}"' in html
-            assert "Request transition" not in html
-
-    def test_filing_redirects_to_the_request_page(self, client, owner, version):
-        client.force_login(owner)
-        url = reverse("approvals:request_create", args=["Churn", 2])
-        response = client.post(url, {"to_stage": "Production", "justification": "beats v1"})
-        request = TransitionRequest.objects.get()
-        assert response.status_code == 302
-        assert response["Location"] == page_url(request)
-        assert (request.to_stage, request.justification, request.requested_by) == ("Production", "beats v1", owner)
-
-    def test_filing_with_htmx_sends_the_browser_to_the_request_page(self, client, owner, version):
-        client.force_login(owner)
-        url = reverse("approvals:request_create", args=["Churn", 2])
-        response = client.post(url, {"to_stage": "Archived", "justification": "retired"}, **HTMX)
-        assert response.status_code == 200
-        assert response["HX-Redirect"] == page_url(TransitionRequest.objects.get())
-
-    @pytest.mark.parametrize(
-        ("data", "error"),
-        [
-            ({"to_stage": "Production", "justification": "  "}, "This field is required."),
-            ({"to_stage": "Production"}, "This field is required."),
-            ({"to_stage": "Limbo", "justification": "why"}, "Select a valid choice."),
-            ({"to_stage": "Staging", "justification": "again"}, "Select a valid choice."),
-        ],
-    )
-    def test_bad_input_shows_the_errors_with_400_and_files_nothing(self, client, owner, version, data, error):
-        client.force_login(owner)
-        url = reverse("approvals:request_create", args=["Churn", 2])
-        for extra in ({}, HTMX):
-            response = client.post(url, data, **extra)
-            html = response.content.decode()
-            assert response.status_code == 400
-            assert error in html
-            assert 'role="alert"' in html
-            assert ("<html" in html) is not bool(extra)
-        assert not TransitionRequest.objects.exists()
-
-    def test_the_service_refusal_is_shown_on_the_form(self, client, owner, mirror):
-        fresh = mirror.version(stage="None")  # the default policy moves to Production only from Staging
-        client.force_login(owner)
-        url = reverse("approvals:request_create", args=["Churn", fresh.version])
-        response = client.post(url, {"to_stage": "Production", "justification": "skip staging"})
-        assert response.status_code == 400
-        assert "the policy moves versions to Production only from Staging" in response.content.decode()
-        assert not TransitionRequest.objects.exists()
-
-    def test_a_second_open_request_is_a_409_naming_the_first(self, client, owner, version):
-        first = file_request(owner, version)
-        client.force_login(owner)
-        url = reverse("approvals:request_create", args=["Churn", 2])
-        response = client.post(url, {"to_stage": "Archived", "justification": "changed my mind"})
-        html = response.content.decode()
-        assert response.status_code == 409
-        assert f"v2 already has an open request: #{first.pk} (pending)" in html
-        assert f'href="{page_url(first)}"' in html
-        assert TransitionRequest.objects.get() == first
-
-    def test_outsiders_and_reviewers_get_403(self, client, outsider, reviewer, version):
-        url = reverse("approvals:request_create", args=["Churn", 2])
-        for user in (outsider, reviewer):
-            client.force_login(user)
-            assert client.post(url, {"to_stage": "Production", "justification": "x"}).status_code == 403
-            assert client.get(url).status_code == 403
-        assert not TransitionRequest.objects.exists()
-
-    def test_anonymous_users_are_sent_to_sign_in(self, client, version):
-        url = reverse("approvals:request_create", args=["Churn", 2])
-        response = client.post(url, {"to_stage": "Production", "justification": "x"})
-        assert response.status_code == 302
-        assert response["Location"].startswith(reverse("login"))
 
 
 # --- the request page ------------------------------------------------------------------------
@@ -221,8 +111,8 @@ class TestRequestPage:
         assert "Approve is disabled: checks failing" in html
         assert '<button type="submit" name="decision" value="reject"' in html
 
-    def test_running_checks_are_said(self, client, owner, reviewer, version):
-        request = file_request(owner, version)  # its check run stays queued
+    def test_running_checks_are_said(self, client, owner, reviewer, ready):
+        request = file_request(owner, ready)  # its check run stays queued
         client.force_login(reviewer)
         html = client.get(page_url(request)).content.decode()
         assert '<span class="badge running">running</span>' in html
@@ -474,99 +364,9 @@ def test_a_pending_request_polls_while_its_checks_run_and_keeps_the_typed_commen
     assert '<span class="badge check-passed">passed</span>' in html and "hx-trigger" not in html
 
 
-# --- unapproved transitions --------------------------------------------------------------------
-
-
-def unapproved(model_name="Churn", version=2, to_value="Production") -> UnapprovedTransition:
-    return UnapprovedTransition.objects.create(
-        model_name=model_name,
-        version_number=version,
-        kind="stage",
-        from_value="Staging",
-        to_value=to_value,
-        seen_at=timezone.now(),
-    )
-
-
-class TestUnapprovedBanners:
-    def test_the_model_page_lists_each_change_in_a_red_banner(self, client, reviewer, version):
-        unapproved()
-        unapproved("Other", 1)
-        client.force_login(reviewer)
-        html = client.get(reverse("registry:model_detail", args=["Churn"])).content.decode()
-        assert 'class="banner banner-danger" role="alert"' in html
-        assert "Churn v2: Staging → Production" in html
-        assert "Other v1" not in html
-        assert "Acknowledge" not in html  # not an admin
-
-    def test_the_model_list_names_the_models_and_marks_their_rows(self, client, reviewer, mirror, version):
-        mirror.version("Quiet")
-        unapproved()
-        client.force_login(reviewer)
-        html = client.get(reverse("registry:model_list")).content.decode()
-        assert 'class="banner banner-danger" role="alert"' in html
-        assert "Changed in MLflow without an approved request:</strong> <strong>Churn</strong>." in html
-        assert html.count("unapproved-marker") == 1
-
-    def test_no_banner_without_unacknowledged_changes(self, client, reviewer, version):
-        unapproved().delete()
-        client.force_login(reviewer)
-        for url in (reverse("registry:model_list"), reverse("registry:model_detail", args=["Churn"])):
-            assert "banner-danger" not in client.get(url).content.decode()
-
-    def test_an_admin_acknowledges_and_the_banner_goes(self, client, admin_user, version):
-        change = unapproved()
-        client.force_login(admin_user)
-        model_url = reverse("registry:model_detail", args=["Churn"])
-        assert "Acknowledge" in client.get(model_url).content.decode()
-        url = reverse("approvals:unapproved_acknowledge", args=[change.pk])
-        response = client.post(url, {"next": model_url}, follow=True)
-        assert response.redirect_chain == [(model_url, 302)]
-        html = response.content.decode()
-        assert "Acknowledged: Churn v2: Staging → Production." in html
-        assert "banner-danger" not in html
-        change.refresh_from_db()
-        assert change.acknowledged_by == admin_user
-        # a second acknowledgement changes nothing; a foreign ``next`` is ignored
-        response = client.post(url, {"next": "https://evil.example/"})
-        assert response["Location"] == model_url
-
-    def test_others_may_not_acknowledge(self, client, reviewer, owner, version):
-        change = unapproved()
-        url = reverse("approvals:unapproved_acknowledge", args=[change.pk])
-        for user in (reviewer, owner):
-            client.force_login(user)
-            assert client.post(url).status_code == 403
-        change.refresh_from_db()
-        assert change.acknowledged_at is None
-
-
-# --- the model pages --------------------------------------------------------------------------
-
-
-def test_the_model_page_lists_open_requests_and_marks_their_versions(client, owner, reviewer, version):
-    request = file_request(owner, version)
-    client.force_login(reviewer)
-    html = client.get(reverse("registry:model_detail", args=["Churn"])).content.decode()
-    assert f'<a href="{page_url(request)}">#{request.pk} v2</a>' in html
-    assert (
-        f'<a class="badge pending" href="{page_url(request)}" title="request #{request.pk} by olga-owner">→ Production: pending</a>'
-        in html
-    )
-
-
-def test_the_model_list_counts_open_requests(client, owner, reviewer, mirror, version):
-    file_request(owner, version)
-    mirror.version("Quiet")
-    client.force_login(reviewer)
-    html = client.get(reverse("registry:model_list")).content.decode()
-    assert '<a class="badge pending" href="/models/Churn/#requests-title">1 open</a>' in html
-    assert html.count("open</a>") == 1
-
-
 @pytest.mark.parametrize("size", [1, 4])
-def test_the_request_page_query_count_does_not_grow(client, owner, version, django_assert_num_queries, size):
-    request = file_request(owner, version)  # checks stay queued: approvals never reach quorum with them
+def test_the_request_page_query_count_does_not_grow(client, owner, ready, django_assert_num_queries, size):
+    request = file_request(owner, ready)  # checks stay queued: approvals never reach quorum with them
     for i in range(size):
         services.review_submit(actor=member(f"r{i}-reviewer", REVIEWERS), request=request, decision="approve")
         services.request_comment_create(actor=owner, request=request, body=f"note {i}")

@@ -12,12 +12,11 @@ from approvals.digest import version_content_digest
 from approvals.models import CheckResult, CheckRun
 from approvals.rules import FAILED, NOT_APPLICABLE, PASSED, build_rules, validate_stages
 from registry.models import LoggedModel, ModelVersion
+from tests.factories import make_logged_model
 
-from . import test_check_runs
 from .test_check_runs import run_now
 
 pytestmark = pytest.mark.django_db
-ready = test_check_runs.ready  # the fixture: a Staging version that passes every default Production rule
 
 MAX = sys.float_info.max
 ACCURACY = {"type": "metric_threshold", "metric": "accuracy", "op": ">=", "value": 0.9}
@@ -30,7 +29,7 @@ def check(version, rule: dict, stage="Production"):
 
 def with_logged_model(version, *, metrics, params=None) -> ModelVersion:
     """``version`` registered from a LoggedModel carrying ``metrics``, as sync mirrors it."""
-    logged = LoggedModel.objects.create(model_id=f"m-{version.pk:04d}", metrics=metrics, params=params or {})
+    logged = make_logged_model(metrics=metrics, params=params)
     ModelVersion.objects.filter(pk=version.pk).update(logged_model=logged)
     return ModelVersion.objects.select_related("model", "run").get(pk=version.pk)
 
