@@ -113,11 +113,12 @@ def static_files_without_manifest(settings):
 # --- personas: the people every permission is about ------------------------------------------------
 
 
-def member(username: str, *groups: str):
-    """A user in ``groups``, with an email address (notifications go to it); for a test that needs one more."""
+def member(username: str, *groups: str, **fields):
+    """A user in ``groups``, with an email address (notifications go to it); for a test that needs one more.
+    ``fields``: other columns of the user (``is_staff``, ``is_active``)."""
     from django.contrib.auth.models import Group, User
 
-    user = User.objects.create_user(username, email=f"{username}@example.com")
+    user = User.objects.create_user(username, email=f"{username}@example.com", **fields)
     for name in groups:
         user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user
@@ -161,6 +162,12 @@ def lead(db):
 def outsider(db):
     """A signed-in user in no group and owner of nothing."""
     return member("otto-outsider")
+
+
+@pytest.fixture
+def staff(db):
+    """Staff only: opens Django admin, but is no admin of the portal (``roles.is_admin``) and in no group."""
+    return member("sam-staff", is_staff=True)
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ PERSONAS = ("owner", "reviewer", "lead", "admin", "staff", "outsider", "anonymou
 
 
 @pytest.fixture
-def people(owner, reviewer, lead, admin_user, outsider, django_user_model):
-    staff = django_user_model.objects.create_user("sam-staff", is_staff=True)  # Django admin only: not an admin here
+def people(owner, reviewer, lead, admin_user, staff, outsider):
     return {
         "owner": owner,
         "reviewer": reviewer,

@@ -7,13 +7,8 @@ from conftest import member
 from registry_portal import roles
 
 
-def test_unapproved_transitions_go_to_ml_leads_and_admins_only(lead, admin_user, reviewer):
-    staff = member("sam-staff")  # Django admin only: not an admin of the portal
-    staff.is_staff = True
-    staff.save()
-    inactive = member("ina-inactive", roles.ML_LEADS)
-    inactive.is_active = False
-    inactive.save()
+def test_unapproved_transitions_go_to_ml_leads_and_admins_only(lead, admin_user, staff, reviewer):
+    member("ina-inactive", roles.ML_LEADS, is_active=False)
     found = [
         UnapprovedTransition.objects.create(
             model_name="churn",

@@ -20,8 +20,7 @@ REFUSALS = {
 
 
 @pytest.fixture
-def people(owner, admin_user, outsider, reviewer_a, django_user_model):
-    staff = django_user_model.objects.create_user("sam-staff", is_staff=True)  # Django admin only
+def people(owner, admin_user, outsider, reviewer_a, staff):
     return {
         "owner": owner,
         "admin": admin_user,
