@@ -99,7 +99,7 @@ def _datasets():
     """Eight versions of a small churn dataset, computed once and logged on every 4th run."""
     import mlflow.data
     import pandas as pd
-    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.entities import Dataset, DatasetInput, InputTag
 
     inputs = []
     for n in range(8):
@@ -112,7 +112,7 @@ def _datasets():
             }
         )
         ds = mlflow.data.from_pandas(frame, source=f"s3://bench-data/churn/v{n}.parquet", name="churn")
-        inputs.append(DatasetInput(ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", "training")]))
+        inputs.append(DatasetInput(Dataset(**ds.to_dict()), tags=[InputTag("mlflow.data.context", "training")]))
     return inputs
 
 

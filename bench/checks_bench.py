@@ -66,10 +66,10 @@ def build_mirror(models: int, versions: int) -> None:
     """Mirror rows for ``versions`` versions over ``models`` models, in bulk."""
     from django.utils import timezone
 
-    from approvals.tests.helpers import complete_sections
     from cards.completeness import sections_completeness
     from cards.models import CardRevision, ModelCard
     from registry.models import Dataset, ModelVersion, RegisteredModel, Run, RunInput, StageChange
+    from tests.factories import complete_sections
 
     now = timezone.now()
     registered = RegisteredModel.objects.bulk_create(

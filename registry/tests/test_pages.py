@@ -8,8 +8,7 @@ import pytest
 from django.urls import reverse
 
 from registry.models import SyncRun
-
-from .mirror_factories import T0, make_dataset, make_model, make_version, stage_change, use_dataset
+from tests.factories import OWNER, T0, make_dataset, make_model, make_version, stage_change, use_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -172,12 +171,12 @@ def test_model_list_query_count_does_not_grow(client_in, django_assert_num_queri
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sync_now_without_js_runs_the_sync_and_redirects_with_a_message(client_in, mlflow_store):
+def test_sync_now_without_js_runs_the_sync_and_redirects_with_a_message(client_in, reviewer, mlflow_store):
     mlflow_store.create_version("FromMlflow", metrics={"accuracy": 0.9})
     response = client_in.post("/sync/", follow=True)  # no broker: the task runs in-process once committed
     sync_run = SyncRun.objects.get()
     assert sync_run.status == SyncRun.SUCCEEDED, sync_run.error
-    assert sync_run.trigger == "user:reviewer1"
+    assert sync_run.trigger == f"user:{reviewer.username}"
     assert response.redirect_chain == [("/", 302)]
     html = response.content.decode()
     assert f"Sync #{sync_run.pk} succeeded." in html
@@ -274,7 +273,7 @@ def test_model_page_shows_model_versions_chart_and_history(client_in, churn):
     stage_change("Churn", 1, "Production", "Archived", at=T0 + dt.timedelta(days=3))
     stage_change("Churn", 3, "None", "Staging", at=T0 + dt.timedelta(days=4))
     html = client_in.get("/models/Churn/").content.decode()
-    assert "Predicts churn." in html and "<b>team</b>=risk" in html and "alice" in html
+    assert "Predicts churn." in html and "<b>team</b>=risk" in html and OWNER in html
     assert "In Production: <a" in html
     version_rows = rows(html.split('id="versions"', 1)[1])
     assert [re.search(r">v(\d+)</a></th>", r).group(1) for r in version_rows] == ["4", "3", "2", "1"]

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from registry import panels
 from registry.panels import Column, Panel
-
-from .mirror_factories import make_model, make_version
+from tests.factories import make_model, make_version
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +79,7 @@ def test_a_registered_panel_shows_in_each_slot_of_its_page_until_unregistered(
 
     html = client_in.get(url).content.decode()
 
-    assert re.findall(r'<p class="dummy-panel">hello reviewer1 in (\w+)', html) == slots  # in page order
+    assert re.findall(rf'<p class="dummy-panel">hello {reviewer.username} in (\w+)', html) == slots  # in page order
     tokens = re.findall(r'<p class="dummy-panel">[^<]*<input name="csrfmiddlewaretoken" value="(\w*)">', html)
     assert len(tokens) == len(slots) and all(tokens)  # the page's csrf_token reaches the partial
     assert {o.page for o in seen} == {page}
