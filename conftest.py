@@ -176,6 +176,46 @@ def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("ada-admin", email="ada-admin@example.com")
 
 
+@pytest.fixture
+def people(owner, reviewer_a, reviewer_b, lead, outsider, admin_user, staff):
+    """Every persona by name, and "anonymous" (signed out), for tests that go through them all."""
+    from django.contrib.auth.models import AnonymousUser
+
+    return {
+        "anonymous": AnonymousUser(),
+        "outsider": outsider,
+        "owner": owner,
+        "reviewer_a": reviewer_a,
+        "reviewer_b": reviewer_b,
+        "lead": lead,
+        "admin": admin_user,
+        "staff": staff,
+    }
+
+
+@pytest.fixture
+def api(client, people):
+    """``api(persona, method, path, json=None, **query)``: a call to ``/api/v1<path>`` with that persona's
+    bearer token (one per persona, made on first use; "anonymous" sends none)."""
+    from accounts.services import api_token_create
+
+    secrets = {}
+
+    def call(persona, method, path, json=None, **query):
+        headers = {}
+        if persona != "anonymous":
+            if persona not in secrets:
+                user = people[persona]
+                secrets[persona] = api_token_create(actor=user, user=user, name="test")[1]
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {secrets[persona]}"
+        url = f"/api/v1{path}"
+        if method == "get":
+            return client.get(url, query, **headers)
+        return getattr(client, method)(url, json or {}, content_type="application/json", **headers)
+
+    return call
+
+
 # --- the mirror: rows as sync writes them (builders in tests/factories.py) --------------------------
 
 

@@ -8,7 +8,6 @@ captures them: the check run stays queued, the apply is never attempted.
 import pytest
 from django.contrib.auth.models import Group
 
-from accounts.services import api_token_create
 from approvals import services
 from approvals.api import latest_check_run_extra, open_request_extra
 from approvals.models import Policy, Review, TransitionRequest
@@ -20,35 +19,8 @@ PERSONAS = ("anonymous", "outsider", "owner", "reviewer_a", "reviewer_b", "lead"
 
 
 @pytest.fixture
-def people(owner, reviewer_a, reviewer_b, lead, outsider, admin_user):
-    return {
-        "outsider": outsider,
-        "owner": owner,
-        "reviewer_a": reviewer_a,
-        "reviewer_b": reviewer_b,
-        "lead": lead,
-        "admin": admin_user,
-    }
-
-
-@pytest.fixture
-def call(client, people):
-    """``call(persona, method, path, json=None)`` → the response, as that persona's token (anonymous: none)."""
-    secrets = {}
-
-    def _call(persona, method, path, json=None, **query):
-        headers = {}
-        if persona != "anonymous":
-            if persona not in secrets:
-                user = people[persona]
-                secrets[persona] = api_token_create(actor=user, user=user, name="test")[1]
-            headers["HTTP_AUTHORIZATION"] = f"Bearer {secrets[persona]}"
-        url = f"/api/v1{path}"
-        if method == "get":
-            return client.get(url, query, **headers)
-        return getattr(client, method)(url, json or {}, content_type="application/json", **headers)
-
-    return _call
+def call(api):
+    return api
 
 
 @pytest.fixture

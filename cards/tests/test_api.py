@@ -2,7 +2,6 @@
 
 import pytest
 
-from accounts.services import api_token_create
 from cards.api import card_extra
 from cards.models import CardRevision
 from cards.sections import SECTION_KEYS
@@ -14,31 +13,11 @@ URL = "/api/v1/models/Churn/versions/1/card"
 
 
 @pytest.fixture
-def people(owner, reviewer_a, reviewer_b, lead, outsider, admin_user):
-    return {
-        "outsider": outsider,
-        "owner": owner,
-        "reviewer_a": reviewer_a,
-        "reviewer_b": reviewer_b,
-        "lead": lead,
-        "admin": admin_user,
-    }
-
-
-@pytest.fixture
-def call(client, people):
-    secrets = {}
+def call(api):
+    """``call(persona, method, json=None)`` on this version's card."""
 
     def _call(persona, method, json=None, url=URL):
-        headers = {}
-        if persona != "anonymous":
-            if persona not in secrets:
-                user = people[persona]
-                secrets[persona] = api_token_create(actor=user, user=user, name="test")[1]
-            headers["HTTP_AUTHORIZATION"] = f"Bearer {secrets[persona]}"
-        if method == "get":
-            return client.get(url, **headers)
-        return client.put(url, json, content_type="application/json", **headers)
+        return api(persona, method, url.removeprefix("/api/v1"), json)
 
     return _call
 
