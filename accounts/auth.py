@@ -68,9 +68,11 @@ class BearerToken(HttpBearer):
             raise Throttled(wait=FAILURE_WINDOW_SECONDS)
         api_token = self._find(request, token)
         now = timezone.now()
-        ApiToken.objects.filter(pk=api_token.pk).filter(
-            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION)
-        ).update(last_used_at=now)
+        # At most one write a minute: a token used just now (as loaded) costs no query at all.
+        if api_token.last_used_at is None or api_token.last_used_at < now - LAST_USED_PRECISION:
+            ApiToken.objects.filter(pk=api_token.pk).filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_PRECISION)
+            ).update(last_used_at=now)
         request.user = api_token.user
         request.api_token = api_token
         return api_token.user

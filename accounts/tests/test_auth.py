@@ -4,6 +4,8 @@ import datetime as dt
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken
@@ -98,9 +100,11 @@ def test_last_used_is_written_at_most_once_a_minute(client, owner, django_assert
     token.refresh_from_db()
     first = token.last_used_at
     assert first is not None
-    client.get(URL, **bearer(secret))
+    with CaptureQueriesContext(connection) as again:
+        client.get(URL, **bearer(secret))
     token.refresh_from_db()
     assert token.last_used_at == first
+    assert not [q for q in again.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")]
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - dt.timedelta(minutes=2))
     client.get(URL, **bearer(secret))
     token.refresh_from_db()
