@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "registry",
     "cards",
     "approvals",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -260,6 +261,32 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 270},
     },
+}
+
+# Notifications (docs/notifications.md): the dispatcher follows the audit log every NOTIFY_INTERVAL_SECONDS,
+# NOTIFY_BATCH_SIZE events per subscription per step; the sender claims NOTIFY_CLAIM_BATCH deliveries at a time
+# under a lease of NOTIFY_LEASE_SECONDS (a killed worker's claim runs out and another sends them again).
+# Failed deliveries back off exponentially (with jitter) from NOTIFY_RETRY_BASE_SECONDS up to
+# NOTIFY_RETRY_CAP_SECONDS; after NOTIFY_MAX_ATTEMPTS a delivery is dead until an admin retries it.
+NOTIFY_INTERVAL_SECONDS = envint("NOTIFY_INTERVAL_SECONDS", "10")
+NOTIFY_BATCH_SIZE = envint("NOTIFY_BATCH_SIZE", "500")
+NOTIFY_CLAIM_BATCH = envint("NOTIFY_CLAIM_BATCH", "20")
+NOTIFY_WEBHOOK_TIMEOUT_SECONDS = envint("NOTIFY_WEBHOOK_TIMEOUT_SECONDS", "5")
+NOTIFY_LEASE_SECONDS = envint("NOTIFY_LEASE_SECONDS", "300")
+NOTIFY_MAX_ATTEMPTS = envint("NOTIFY_MAX_ATTEMPTS", "10")
+NOTIFY_RETRY_BASE_SECONDS = envint("NOTIFY_RETRY_BASE_SECONDS", "30")
+NOTIFY_RETRY_CAP_SECONDS = envint("NOTIFY_RETRY_CAP_SECONDS", "3600")
+# A claim must outlast sending the whole claimed batch (each POST may take a full timeout, connect + read),
+# or a second worker would send the tail of a batch while the first is still on it.
+if NOTIFY_LEASE_SECONDS < NOTIFY_CLAIM_BATCH * 2 * NOTIFY_WEBHOOK_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        f"NOTIFY_LEASE_SECONDS ({NOTIFY_LEASE_SECONDS}) must be at least NOTIFY_CLAIM_BATCH × 2 × "
+        f"NOTIFY_WEBHOOK_TIMEOUT_SECONDS ({NOTIFY_CLAIM_BATCH * 2 * NOTIFY_WEBHOOK_TIMEOUT_SECONDS})"
+    )
+CELERY_BEAT_SCHEDULE["dispatch-notifications"] = {
+    "task": "notifications.tasks.dispatch_notifications",
+    "schedule": float(NOTIFY_INTERVAL_SECONDS),
+    "options": {"expires": max(NOTIFY_INTERVAL_SECONDS * 0.9, 1)},
 }
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

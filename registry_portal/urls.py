@@ -15,6 +15,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("cards/", include("cards.urls")),
     path("approvals/", include("approvals.urls")),
+    path("notifications/", include("notifications.urls")),
     path("hooks/mlflow", mlflow_hook, name="mlflow_hook"),
     path("", include("registry.urls")),
 ]

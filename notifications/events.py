@@ -1,0 +1,113 @@
+"""Which audit events people can be notified of, and how one reads in a message (email or Slack-style JSON)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
+
+from audit.services import ACTIONS
+
+# The audit actions a subscription may choose, with the label the preferences page shows. "Request rejected"
+# is review.rejected (any rejection rejects the request); there is no "check run failed" action: a
+# checks.completed event carries the run's status, which the message shows.
+NOTIFIABLE = {
+    "request.created": "a transition request was filed",
+    "request.approved": "a request was approved",
+    "review.rejected": "a request was rejected",
+    "request.applied": "an approved transition was applied in MLflow",
+    "request.failed": "applying a transition failed",
+    "review.approved": "a reviewer approved",
+    "review.commented": "a comment was added to a request",
+    "registry.unapproved_transition": "a stage or alias changed in MLflow without an approved request",
+    "card.published": "a model card was published",
+    "checks.completed": "a governance check run finished (passed or failed)",
+}
+
+# Where a target lives in the portal, by audit target type: (URL name, how its arguments come from the event).
+_PAGES = {
+    "transition_request": ("approvals:request_detail", lambda e: [int(e.target_id)]),
+    "check_run": ("approvals:check_run_detail", lambda e: [int(e.target_id)]),
+    "card_revision": ("cards:card_detail", lambda e: [e.model_name, e.version]),
+    "model_version": ("registry:version_detail", lambda e: [e.model_name, e.version]),
+}
+
+
+def link(event) -> str:
+    """The portal page of the event's target: its own page, else its version's or model's, else the audit log."""
+    candidates = []
+    if event.target_type in _PAGES:
+        name, args = _PAGES[event.target_type]
+        candidates.append((name, args))
+    if event.model_name and event.version:
+        candidates.append(("registry:version_detail", lambda e: [e.model_name, e.version]))
+    if event.model_name:
+        candidates.append(("registry:model_detail", lambda e: [e.model_name]))
+    for name, args in candidates:
+        try:
+            return settings.PORTAL_URL + reverse(name, args=args(event))
+        except (NoReverseMatch, TypeError, ValueError):
+            continue
+    return settings.PORTAL_URL + "/"
+
+
+def subject(event) -> str:
+    """What happened, to what: ``model v3`` when there is a model, else the target."""
+    if event.model_name:
+        what = f"{event.model_name} v{event.version}" if event.version else event.model_name
+    else:
+        what = f"{event.target_type} {event.target_id}"
+    return what
+
+
+def summary(event) -> str:
+    description = ACTIONS.get(event.action, event.action)
+    status = event.data.get("status") if event.action == "checks.completed" else None
+    outcome = f" ({status})" if status else ""
+    return f"{subject(event)}: {description}{outcome}, by {event.actor}"
+
+
+def slack_body(event, *, delivery_id: int) -> dict:
+    """A Slack-compatible message (``text`` + ``blocks``) and, for machines, the event itself."""
+    url = link(event)
+    text = f"[Registry Portal] {summary(event)}"
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*<{url}|{subject(event)}>*\n{summary(event)}"}},
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"`{event.action}` · audit event #{event.seq} · {event.created_at:%Y-%m-%d %H:%M:%S} UTC",
+                    }
+                ],
+            },
+        ],
+        "event": {
+            "delivery_id": delivery_id,
+            "seq": event.seq,
+            "action": event.action,
+            "actor": event.actor,
+            "target_type": event.target_type,
+            "target_id": event.target_id,
+            "model_name": event.model_name,
+            "version": event.version,
+            "created_at": event.created_at.isoformat(),
+            "data": event.data,
+            "hash": event.hash,
+            "url": url,
+        },
+    }
+
+
+def email_message(event) -> tuple[str, str]:
+    """(subject, body) of the one email an event makes."""
+    body = (
+        f"{summary(event)}.\n\n"
+        f"Open it in the portal: {link(event)}\n\n"
+        f"Audit event #{event.seq} ({event.action}) at {event.created_at:%Y-%m-%d %H:%M} UTC.\n"
+        "You receive this because of your notification preferences: "
+        f"{settings.PORTAL_URL}{reverse('notifications:preferences')}\n"
+    )
+    return f"[Registry Portal] {summary(event)}", body
