@@ -203,12 +203,16 @@ def request_create(request, name: str, version: int, payload: RequestCreateIn):
     return 201, _request_out(request.user, created.pk)
 
 
+QueueStatus = Literal[
+    "open", "decided", "pending", "approved", "applying", "applied", "rejected", "withdrawn", "superseded", "failed"
+]
+
+
 @router.get("/requests", response=QueueOut, url_name="request_list")
-def request_list(
-    request, status: Literal["open", "decided"] = "open", waiting_for: Literal["me"] | None = None, page: int = 1
-):
-    """The reviewer queue: open requests, those decided in the last 30 days, or (``waiting_for=me``) those
-    waiting for the caller's review; 25 a page, oldest first (decided: newest first)."""
+def request_list(request, status: QueueStatus = "open", waiting_for: Literal["me"] | None = None, page: int = 1):
+    """The reviewer queue: open requests, those decided in the last 30 days, those in one status (e.g.
+    ``applied``), or (``waiting_for=me``) those waiting for the caller's review; 25 a page, oldest first
+    (decided or one status: newest first)."""
     queue = selectors.review_queue(request.user, "waiting" if waiting_for else status, page)
     return {
         "list": queue.tab,

@@ -137,16 +137,21 @@ class Queue:
 
 
 def review_queue(user, tab: str, page_number) -> Queue:
-    """The reviewer queue: counts of the three tabs in one query, and one page of ``tab``."""
+    """The reviewer queue: counts of the three tabs in one query, and one page of ``tab``: a tab, or one
+    request status (the API's ``?status=applied``; newest first, like "decided")."""
     requests = requests_visible_to(user)
     filters = {
         "waiting": _waiting_for(user),
         "open": Q(status__in=TransitionRequest.OPEN),
         "decided": _decided_since(),
     }
+    statuses = {status for status, _ in TransitionRequest.STATUS_CHOICES}
+    if tab not in filters and tab not in statuses:
+        raise ValueError(f"unknown queue {tab!r}")
     counts = requests.aggregate(**{name: Count("pk", filter=condition) for name, condition in filters.items()})
-    rows = with_review_counts(requests.filter(filters[tab])).select_related("requested_by")
-    rows = rows.order_by("-status_changed_at", "-id") if tab == "decided" else rows.order_by("created_at", "id")
+    rows = with_review_counts(requests.filter(filters.get(tab) or Q(status=tab))).select_related("requested_by")
+    newest_first = tab == "decided" or tab in statuses
+    rows = rows.order_by("-status_changed_at", "-id") if newest_first else rows.order_by("created_at", "id")
     return Queue(tab=tab, counts=counts, page=Paginator(rows, QUEUE_PER_PAGE).get_page(page_number))
 
 

@@ -135,7 +135,10 @@ def test_the_queue_lists_what_waits_for_me(call, pending, reviewer_a):
     decided = call("outsider", "get", "/requests", status="decided").json()
     assert [(r["id"], r["status"]) for r in decided["results"]] == [(pending.pk, "rejected")]
     assert call("outsider", "get", "/requests").json()["count"] == 0
-    assert call("outsider", "get", "/requests", status="applied").status_code == 422
+    rejected = call("outsider", "get", "/requests", status="rejected").json()
+    assert (rejected["list"], [r["id"] for r in rejected["results"]]) == ("rejected", [pending.pk])
+    assert call("outsider", "get", "/requests", status="applied").json()["count"] == 0
+    assert call("outsider", "get", "/requests", status="sideways").status_code == 422
 
 
 # --- reviewing, withdrawing ----------------------------------------------------------------------
