@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                 ('claim_token', models.CharField(blank=True, max_length=32)),
                 ('claimed_until', models.DateTimeField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='audit.auditevent')),
+                ('event', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='audit.auditevent')),
                 ('subscription', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='notifications.subscription')),
             ],
             options={
