@@ -7,9 +7,9 @@ from django.urls import NoReverseMatch, reverse
 
 from audit.services import ACTIONS
 
-# The audit actions a subscription may choose, with the label the preferences page shows. "Request rejected"
-# is review.rejected (any rejection rejects the request); there is no "check run failed" action: a
-# checks.completed event carries the run's status, which the message shows.
+# The event keys a subscription may choose, with the label the preferences page shows. Most are audit actions;
+# "Request rejected" is review.rejected (any rejection rejects the request). "Check run failed" is not an audit
+# action: it is a checks.completed event whose data says the run did not pass (DERIVED, below).
 NOTIFIABLE = {
     "request.created": "a transition request was filed",
     "request.approved": "a request was approved",
@@ -21,7 +21,29 @@ NOTIFIABLE = {
     "registry.unapproved_transition": "a stage or alias changed in MLflow without an approved request",
     "card.published": "a model card was published",
     "checks.completed": "a governance check run finished (passed or failed)",
+    "checks.failed": "a governance check run failed (a rule failed, or the run could not be evaluated)",
 }
+
+# Event keys that are not audit actions: key → (the audit action, a predicate on that event's data). A run that
+# could not be evaluated (status "error") did not pass either, so it is a failed run to whoever waits on it.
+DERIVED = {
+    "checks.failed": ("checks.completed", lambda data: (data or {}).get("status") in ("failed", "error")),
+}
+
+
+def keys_of(action: str, data: dict | None) -> set[str]:
+    """The event keys an audit event matches: its action, and each derived key whose predicate holds."""
+    keys = {action}
+    for key, (base, predicate) in DERIVED.items():
+        if base == action and predicate(data):
+            keys.add(key)
+    return keys
+
+
+def needs_data(keys) -> bool:
+    """Whether matching ``keys`` has to read the events' data (only derived keys look at it)."""
+    return any(key in DERIVED for key in keys)
+
 
 # Where a target lives in the portal, by audit target type: (URL name, how its arguments come from the event).
 _PAGES = {

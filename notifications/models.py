@@ -10,6 +10,8 @@ from django.db.models import Max, Q
 
 from audit.models import AuditEvent
 
+from . import events
+
 
 def newest_seq() -> int:
     """Where a new subscription starts: it hears about what happens from now on."""
@@ -61,8 +63,11 @@ class Subscription(models.Model):
             self.cursor = newest_seq()
         super().save(*args, **kwargs)
 
-    def wants(self, action: str, model_name: str) -> bool:
-        return action in self.actions and (not self.model_names or model_name in self.model_names)
+    def wants(self, action: str, model_name: str, data: dict | None = None) -> bool:
+        """Whether an event is for this subscription: one of its keys (``events.keys_of``), one of its models."""
+        if self.model_names and model_name not in self.model_names:
+            return False
+        return not events.keys_of(action, data).isdisjoint(self.actions)
 
 
 class DeliveryQuerySet(models.QuerySet):

@@ -20,7 +20,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from registry_portal.access import enforce
 
-from . import access, channels
+from . import access, channels, events
 from .models import Delivery, Subscription, newest_seq
 
 logger = logging.getLogger(__name__)
@@ -39,20 +39,24 @@ def subscription_dispatch(*, subscription_id: int, now=None) -> tuple[int, int]:
         )
         if subscription is None:
             return 0, 0
+        # The events' data is read only when a derived key (e.g. checks.failed) has to look at it.
+        fields = ["id", "seq", "action", "model_name"]
+        if events.needs_data(subscription.actions):
+            fields.append("data")
         rows = (
             AuditEvent.objects.filter(seq__gt=subscription.cursor)
             .order_by("seq")
-            .values_list("id", "seq", "action", "model_name")[: settings.NOTIFY_BATCH_SIZE]
+            .values_list(*fields)[: settings.NOTIFY_BATCH_SIZE]
         )
         cursor, matching = subscription.cursor, []
-        for event_id, seq, action, model_name in rows:
+        for event_id, seq, action, model_name, *data in rows:
             if seq != cursor + 1:
                 logger.info(
                     "subscription %s waits at seq %s: #%s is not visible yet", subscription.pk, cursor, cursor + 1
                 )
                 break
             cursor = seq
-            if subscription.wants(action, model_name):
+            if subscription.wants(action, model_name, data[0] if data else None):
                 matching.append(Delivery(subscription=subscription, event_id=event_id, next_attempt_at=now))
         Delivery.objects.bulk_create(matching, ignore_conflicts=True)
         looked_at = cursor - subscription.cursor

@@ -5,14 +5,16 @@ from django.db.models import Max
 from audit.models import AuditEvent
 from audit.services import ACTIONS
 from notifications import services
-from notifications.events import NOTIFIABLE
+from notifications.events import DERIVED, NOTIFIABLE
 from notifications.models import Delivery, Subscription
 
 from .conftest import event
 
 
-def test_notifiable_events_are_audit_actions():
-    assert set(NOTIFIABLE) <= set(ACTIONS)
+def test_notifiable_events_are_audit_actions_or_derived_from_one():
+    assert set(NOTIFIABLE) - set(DERIVED) <= set(ACTIONS)
+    assert set(DERIVED) <= set(NOTIFIABLE) and not set(DERIVED) & set(ACTIONS)
+    assert {action for action, _ in DERIVED.values()} <= set(ACTIONS)
 
 
 def test_a_new_subscription_starts_after_the_newest_event(webhook):
