@@ -61,6 +61,7 @@ ACTIONS = {
     "auth.login_failed": "a sign-in failed",
     "token.created": "a personal API token was created (only its hash is kept)",
     "token.revoked": "a personal API token was revoked",
+    "notification.retried": "an admin sent a failed or dead notification delivery again",
 }
 
 

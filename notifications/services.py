@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.services import Target, record
 from registry_portal.access import enforce
 
 from . import access, channels, events
@@ -204,19 +205,42 @@ def subscription_deliver(*, subscription_id: int, now=None) -> SendReport:
 
 
 def delivery_retry(*, actor, delivery: Delivery) -> Delivery:
-    """An admin sends a failed or dead delivery again, now (attempts start over)."""
+    """An admin sends a failed or dead delivery again, now (attempts start over); audited in the same transaction."""
     enforce(access.delivery_retry_refusal(actor, delivery))
     with transaction.atomic():
-        locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
+        locked = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("event", "subscription__user")
+            .get(pk=delivery.pk)
+        )
         enforce(access.delivery_retry_refusal(actor, locked))
+        was, attempts_before = locked.status, locked.attempts
         locked.status, locked.attempts, locked.next_attempt_at = Delivery.PENDING, 0, timezone.now()
         locked.claim_token, locked.claimed_until = "", None
         locked.save(update_fields=["status", "attempts", "next_attempt_at", "claim_token", "claimed_until"])
         subscription_id = locked.subscription_id
+        record(
+            actor=actor,
+            action="notification.retried",
+            target=Target(
+                type="notification_delivery",
+                id=str(locked.pk),
+                model_name=locked.event.model_name,
+                version=locked.event.version,
+            ),
+            data={
+                "subscription_id": subscription_id,
+                "subscription": str(locked.subscription),
+                "event_seq": locked.event.seq,
+                "event_action": locked.event.action,
+                "was": was,
+                "attempts_before": attempts_before,
+                "last_error": locked.last_error[:500],
+            },
+        )
     transaction.on_commit(
         lambda: signature("notifications.tasks.deliver_subscription", args=(subscription_id,)).delay()
     )
-    logger.info("%s retried delivery %s", actor, locked.pk)
     return locked
 
 

@@ -3,6 +3,7 @@
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from notifications import services
 from notifications.models import Delivery, Subscription
 
@@ -89,3 +90,30 @@ def test_the_beat_schedule_dispatches_just_under_its_period(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["dispatch-notifications"]
     assert entry["task"] == "notifications.tasks.dispatch_notifications"
     assert entry["options"]["expires"] == pytest.approx(settings.NOTIFY_INTERVAL_SECONDS * 0.9)
+
+
+def test_an_admins_retry_is_audited(client, admin_user, failed, django_capture_on_commit_callbacks):
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(reverse("notifications:delivery_retry", args=[failed.pk]))
+    retried = AuditEvent.objects.get(action="notification.retried")
+    assert (retried.actor, retried.target_type, retried.target_id) == (
+        admin_user.username,
+        "notification_delivery",
+        str(failed.pk),
+    )
+    assert retried.model_name == "iris" and retried.version == 1
+    assert retried.data["was"] == "dead" and retried.data["attempts_before"] == 10
+    assert retried.data["event_seq"] == failed.event.seq and retried.data["last_error"] == "HTTP 500"
+
+
+def test_a_retry_whose_audit_event_fails_changes_nothing(admin_user, failed, monkeypatch):
+    def refuse(**kwargs):
+        raise RuntimeError("audit down")
+
+    monkeypatch.setattr(services, "record", refuse)
+    failed.refresh_from_db()
+    with pytest.raises(RuntimeError):
+        services.delivery_retry(actor=admin_user, delivery=failed)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.DEAD and delivery.attempts == 10
