@@ -18,3 +18,9 @@ class ApprovalsConfig(AppConfig):
 
         api_extras.register("open_request", api.open_request_extra)
         api_extras.register("latest_check_run", api.latest_check_run_extra)
+
+        from notifications import digests
+
+        from .selectors import waiting_digest_lines
+
+        digests.register("Waiting for your review", waiting_digest_lines)

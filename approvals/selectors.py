@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
@@ -112,6 +113,27 @@ def _waiting_for(user) -> Q:
         & Q(Exists(in_reviewers))
         & ~Q(Exists(_reviews_of_current_content(reviewer_id=user.pk)))
     )
+
+
+DIGEST_MAX_LINES = 50
+
+
+def waiting_digest_lines(user) -> list[str]:
+    """The daily digest's "waiting for your review" (notifications.digests): one line per request ``user`` may
+    review now, oldest first, with its model, version, stage and link; one query, at most DIGEST_MAX_LINES."""
+    if not user.is_authenticated:
+        return []
+    rows = (
+        requests_visible_to(user)
+        .filter(_waiting_for(user))
+        .select_related("requested_by")
+        .order_by("created_at", "id")[:DIGEST_MAX_LINES]
+    )
+    return [
+        f"{r.model_name} v{r.version_number}: {r.from_stage} → {r.to_stage}, filed by "
+        f"{r.requested_by.get_username()} on {r.created_at:%Y-%m-%d}: {settings.PORTAL_URL}{r.get_absolute_url()}"
+        for r in rows
+    ]
 
 
 def _decided_since():

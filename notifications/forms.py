@@ -14,6 +14,11 @@ class PreferencesForm(forms.Form):
         required=False,
         help_text="Choose none to receive no email.",
     )
+    digest = forms.BooleanField(
+        label="Send me a daily digest of what waits for me",
+        required=False,
+        help_text="One email a day, only when something waits for you (e.g. requests waiting for your review).",
+    )
     model_names = forms.CharField(
         label="Only for these models",
         required=False,

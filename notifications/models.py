@@ -37,6 +37,9 @@ class Subscription(models.Model):
     actions = models.JSONField(default=list, blank=True, help_text="audit action names (notifications.events)")
     model_names = models.JSONField(default=list, blank=True, help_text="registered model names; empty = all")
     active = models.BooleanField(default=True)
+    # Email only: the daily "waiting for you" digest (notifications.digests), independent of the events chosen.
+    digest = models.BooleanField(default=False, help_text="email only: a daily digest of what waits for this user")
+    digest_sent_on = models.DateField(null=True, blank=True, help_text="the day the last digest was sent")
     # seq (gapless, assigned under the chain head's lock), not id: docs/notifications.md, "The cursor".
     cursor = models.BigIntegerField(null=True, blank=True, help_text="seq of the last audit event looked at")
     created_at = models.DateTimeField(auto_now_add=True)

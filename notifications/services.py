@@ -13,15 +13,17 @@ from datetime import timedelta
 
 from celery import signature
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Target, record
 from registry_portal.access import enforce
 
-from . import access, channels, events
+from . import access, channels, digests, events
 from .models import Delivery, Subscription, newest_seq
 
 logger = logging.getLogger(__name__)
@@ -244,8 +246,11 @@ def delivery_retry(*, actor, delivery: Delivery) -> Delivery:
     return locked
 
 
-def email_preferences_save(*, actor, actions: list[str], model_names: list[str]) -> Subscription:
-    """The user's own email subscription: which events, for which models (none chosen = no email)."""
+def email_preferences_save(
+    *, actor, actions: list[str], model_names: list[str], digest: bool | None = None
+) -> Subscription:
+    """The user's own email subscription: which events, for which models (none chosen = no email), and whether
+    they want the daily digest (``None``: unchanged). The digest does not depend on the events chosen."""
     enforce(access.preferences_refusal(actor))
     with transaction.atomic():
         subscription, _ = Subscription.objects.select_for_update().get_or_create(
@@ -256,5 +261,54 @@ def email_preferences_save(*, actor, actions: list[str], model_names: list[str])
             subscription.cursor = newest_seq()
         subscription.actions, subscription.model_names = sorted(actions), sorted(set(model_names))
         subscription.active = bool(actions)
-        subscription.save(update_fields=["actions", "model_names", "active", "cursor"])
+        if digest is not None:
+            subscription.digest = digest
+        subscription.save(update_fields=["actions", "model_names", "active", "cursor", "digest"])
     return subscription
+
+
+def digest_message(user, sections) -> tuple[str, str]:
+    """(subject, body) of a user's daily digest: each registered section's lines, with their links."""
+    count = sum(len(lines) for _, lines in sections)
+    parts = [f"{name} ({len(lines)}):\n" + "\n".join(f"- {line}" for line in lines) for name, lines in sections]
+    body = (
+        "\n\n".join(parts)
+        + "\n\nYou receive this daily digest because you chose it on your notification preferences: "
+        + f"{settings.PORTAL_URL}{reverse('notifications:preferences')}\n"
+    )
+    return f"[Registry Portal] Daily digest: {count} waiting for you", body
+
+
+def digests_send(*, now=None) -> int:
+    """The daily beat's work: one digest mail to each opted-in user with anything waiting; the mails sent.
+
+    At most once a day per user: the day is claimed by a conditional update of ``digest_sent_on`` before the
+    mail leaves, so two workers (two beats, a retried task) never both send it. A mail that fails gives the day
+    back (the next run tries again); nothing waiting sends nothing and claims nothing.
+    """
+    today = timezone.localdate(now or timezone.now())
+    not_yet = Q(digest_sent_on__isnull=True) | Q(digest_sent_on__lt=today)
+    candidates = (
+        Subscription.objects.filter(channel=Subscription.EMAIL, digest=True, user__is_active=True)
+        .exclude(user__email="")
+        .filter(not_yet)
+        .select_related("user")
+        .order_by("pk")
+    )
+    sent = 0
+    for subscription in candidates:
+        sections = digests.sections_for(subscription.user)
+        if not sections:
+            continue
+        before = subscription.digest_sent_on
+        if not Subscription.objects.filter(not_yet, pk=subscription.pk, digest=True).update(digest_sent_on=today):
+            continue  # another worker took this user's day
+        subject, body = digest_message(subscription.user, sections)
+        try:
+            send_mail(subject, body, None, [subscription.user.email])
+        except Exception:  # noqa: BLE001 - one user's mail must not stop the others; the day is given back
+            logger.exception("could not send the daily digest to %s", subscription.user)
+            Subscription.objects.filter(pk=subscription.pk, digest_sent_on=today).update(digest_sent_on=before)
+            continue
+        sent += 1
+    return sent

@@ -16,3 +16,11 @@ def deliver_subscription(subscription_id: int):
     from . import services
 
     services.subscription_deliver(subscription_id=subscription_id)
+
+
+@shared_task(ignore_result=True)
+def send_digests():
+    """Beat, daily (NOTIFY_DIGEST_INTERVAL_SECONDS): the "waiting for you" digest to the users who chose it."""
+    from . import services
+
+    services.digests_send()

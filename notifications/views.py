@@ -20,11 +20,15 @@ def preferences(request):
     initial = {
         "actions": subscription.actions if subscription else [],
         "model_names": "\n".join(subscription.model_names) if subscription else "",
+        "digest": subscription.digest if subscription else False,
     }
     form = PreferencesForm(request.POST if request.method == "POST" else None, initial=initial)
     if form.is_valid():
         services.email_preferences_save(
-            actor=request.user, actions=form.cleaned_data["actions"], model_names=form.cleaned_data["model_names"]
+            actor=request.user,
+            actions=form.cleaned_data["actions"],
+            model_names=form.cleaned_data["model_names"],
+            digest=form.cleaned_data["digest"],
         )
         messages.success(request, "Your notification preferences are saved.")
         return redirect("notifications:preferences")

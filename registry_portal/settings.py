@@ -288,6 +288,13 @@ CELERY_BEAT_SCHEDULE["dispatch-notifications"] = {
     "schedule": float(NOTIFY_INTERVAL_SECONDS),
     "options": {"expires": max(NOTIFY_INTERVAL_SECONDS * 0.9, 1)},
 }
+# The daily "waiting for you" digest (notifications.digests): each opted-in user at most once a calendar day.
+NOTIFY_DIGEST_INTERVAL_SECONDS = envint("NOTIFY_DIGEST_INTERVAL_SECONDS", str(24 * 3600))
+CELERY_BEAT_SCHEDULE["send-notification-digests"] = {
+    "task": "notifications.tasks.send_digests",
+    "schedule": float(NOTIFY_DIGEST_INTERVAL_SECONDS),
+    "options": {"expires": max(NOTIFY_DIGEST_INTERVAL_SECONDS * 0.9, 1)},
+}
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").strip().upper()
