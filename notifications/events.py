@@ -123,11 +123,31 @@ def slack_body(event, *, delivery_id: int) -> dict:
     }
 
 
+def _moved(data: dict) -> str:
+    what = f"alias {data['alias']}: " if data.get("alias") else ""
+    return f"{what}{data.get('from') or '—'} → {data.get('to') or '—'}"
+
+
+# What an email adds for some actions, from the event's data: the change asked for or seen, and why.
+_DETAILS = {
+    "request.created": lambda e: (
+        f"{subject(e)}: {_moved(e.data)}, needing {e.data.get('required_approvals', '?')} approval(s) and passing "
+        f"governance checks.\n\nJustification:\n{e.data.get('justification', '')}"
+    ),
+    "registry.unapproved_transition": lambda e: (
+        f"{subject(e)}: {_moved(e.data)} ({e.data.get('kind', 'stage')} change in MLflow with no approved portal "
+        "request behind it)"
+    ),
+}
+
+
 def email_message(event) -> tuple[str, str]:
     """(subject, body) of the one email an event makes."""
+    details = _DETAILS.get(event.action)
     body = (
         f"{summary(event)}.\n\n"
-        f"Open it in the portal: {link(event)}\n\n"
+        + (f"{details(event)}\n\n" if details else "")
+        + f"Open it in the portal: {link(event)}\n\n"
         f"Audit event #{event.seq} ({event.action}) at {event.created_at:%Y-%m-%d %H:%M} UTC.\n"
         "You receive this because of your notification preferences: "
         f"{settings.PORTAL_URL}{reverse('notifications:preferences')}\n"

@@ -23,7 +23,7 @@ from audit.models import AuditEvent
 from audit.services import Target, record
 from registry_portal.access import enforce
 
-from . import access, channels, digests, events
+from . import access, channels, defaults, digests, events
 from .models import Delivery, Subscription, newest_seq
 
 logger = logging.getLogger(__name__)
@@ -38,12 +38,17 @@ def subscription_dispatch(*, subscription_id: int, now=None) -> tuple[int, int]:
     now = now or timezone.now()
     with transaction.atomic():
         subscription = (
-            Subscription.objects.select_for_update(skip_locked=True).filter(pk=subscription_id, active=True).first()
+            Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("user")
+            .filter(pk=subscription_id, active=True)
+            .first()
         )
         if subscription is None:
             return 0, 0
+        # Nobody is emailed about what they did themselves (a reviewer filing a request is not asked to review it).
+        myself = subscription.user.get_username() if subscription.user else None
         # The events' data is read only when a derived key (e.g. checks.failed) has to look at it.
-        fields = ["id", "seq", "action", "model_name"]
+        fields = ["id", "seq", "action", "model_name", "actor"]
         if events.needs_data(subscription.actions):
             fields.append("data")
         rows = (
@@ -52,14 +57,14 @@ def subscription_dispatch(*, subscription_id: int, now=None) -> tuple[int, int]:
             .values_list(*fields)[: settings.NOTIFY_BATCH_SIZE]
         )
         cursor, matching = subscription.cursor, []
-        for event_id, seq, action, model_name, *data in rows:
+        for event_id, seq, action, model_name, actor, *data in rows:
             if seq != cursor + 1:
                 logger.info(
                     "subscription %s waits at seq %s: #%s is not visible yet", subscription.pk, cursor, cursor + 1
                 )
                 break
             cursor = seq
-            if subscription.wants(action, model_name, data[0] if data else None):
+            if actor != myself and subscription.wants(action, model_name, data[0] if data else None):
                 matching.append(Delivery(subscription=subscription, event_id=event_id, next_attempt_at=now))
         Delivery.objects.bulk_create(matching, ignore_conflicts=True)
         looked_at = cursor - subscription.cursor
@@ -81,6 +86,7 @@ def subscription_catch_up(*, subscription_id: int, now=None) -> int:
 def notifications_dispatch(*, now=None) -> int:
     """The beat task's work: every active subscription's cursor catches up; those with due deliveries are sent."""
     now = now or timezone.now()
+    defaults.default_subscriptions_create(now=now)
     ids = list(Subscription.objects.filter(active=True).values_list("pk", flat=True))
     created = sum(subscription_catch_up(subscription_id=pk, now=now) for pk in ids)
     due = Delivery.objects.claimable(now).filter(subscription__active=True)

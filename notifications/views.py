@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registry_portal.access import Conflict
 
-from . import access, selectors, services
+from . import access, defaults, selectors, services
 from .forms import DeliveryFilterForm, PreferencesForm
 
 
@@ -18,7 +18,11 @@ from .forms import DeliveryFilterForm, PreferencesForm
 def preferences(request):
     subscription = selectors.email_subscription_of(request.user)
     initial = {
-        "actions": subscription.actions if subscription else [],
+        # No subscription yet: what the dispatcher will give them by role (notifications.defaults), so saving the
+        # page as shown keeps the mails they get.
+        "actions": subscription.actions
+        if subscription
+        else defaults.actions_for(request.user, request.user.groups.values_list("name", flat=True)),
         "model_names": "\n".join(subscription.model_names) if subscription else "",
         "digest": subscription.digest if subscription else False,
     }

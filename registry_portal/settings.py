@@ -288,6 +288,9 @@ CELERY_BEAT_SCHEDULE["dispatch-notifications"] = {
     "schedule": float(NOTIFY_INTERVAL_SECONDS),
     "options": {"expires": max(NOTIFY_INTERVAL_SECONDS * 0.9, 1)},
 }
+# Default email subscriptions by role (notifications.defaults) start this far back (or at the user's joining, if
+# later), so the events between a user having the role and the dispatcher's sweep seeing them still reach them.
+NOTIFY_DEFAULT_LOOKBACK_SECONDS = envint("NOTIFY_DEFAULT_LOOKBACK_SECONDS", "3600")
 # The daily "waiting for you" digest (notifications.digests): each opted-in user at most once a calendar day.
 NOTIFY_DIGEST_INTERVAL_SECONDS = envint("NOTIFY_DIGEST_INTERVAL_SECONDS", str(24 * 3600))
 CELERY_BEAT_SCHEDULE["send-notification-digests"] = {

@@ -307,3 +307,17 @@ def _committed(create, capture):
         return create()
     with capture(execute=True):
         return create()
+
+
+# --- notifications ----------------------------------------------------------------------------
+
+
+def deliver_notifications() -> None:
+    """What the worker does after a change: the dispatch task (default subscriptions, cursors, deliveries) and
+    the delivery task of every subscription with something due, in-process. Mails land in ``mail.outbox``."""
+    from notifications import tasks
+    from notifications.models import Delivery
+
+    tasks.dispatch_notifications.apply()
+    for pk in sorted(set(Delivery.objects.open().values_list("subscription_id", flat=True))):
+        tasks.deliver_subscription.apply(args=(pk,))

@@ -16,7 +16,7 @@ from registry.models import StageChange, SyncRun
 from registry.sync import version_target
 from registry_portal import roles
 
-from .. import access, notify
+from .. import access
 from ..models import CheckRun, Policy, TransitionRequest, UnapprovedTransition
 from ._common import RequestConflict, request_target, set_status
 
@@ -100,8 +100,6 @@ def unapproved_transitions_detect(*, sync_run: SyncRun) -> list[UnapprovedTransi
             )
             events += _supersede_for(change, reason=f"changed in MLflow outside the portal: {change}")
         record_many(events)
-        if found:
-            transaction.on_commit(lambda: notify.unapproved_transitions(found), robust=True)
     return found
 
 

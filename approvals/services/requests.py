@@ -15,7 +15,7 @@ from audit.services import record
 from registry.access import enforce
 from registry.models import ModelVersion
 
-from .. import access, notify
+from .. import access
 from ..digest import version_content_digest
 from ..models import RequestComment, Review, TransitionRequest
 from ..policies import required_approvals, requires_staging_first
@@ -68,7 +68,6 @@ def transition_request_create(*, actor, version: ModelVersion, to_stage: str, ju
             },
         )
         check_run_create(actor=actor, version=version, stage=to_stage, request_id=request.pk)
-        transaction.on_commit(lambda: notify.request_created(request), robust=True)
     return request
 
 

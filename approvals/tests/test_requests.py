@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from mlflow import MlflowClient
 
 from approvals import access, selectors, services
@@ -18,7 +19,7 @@ from conftest import member
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
 from registry_portal.roles import REVIEWERS
-from tests.factories import GOOD_TAGS, complete_sections, file_request, version_of, write_card
+from tests.factories import GOOD_TAGS, complete_sections, deliver_notifications, file_request, version_of, write_card
 
 pytestmark = pytest.mark.django_db
 
@@ -101,13 +102,17 @@ def test_the_owner_files_a_request_which_starts_checks_and_mails_the_reviewers(
         str(request.pk),
         "beats v1 on accuracy",
     )
-    assert len(mail.outbox) == 1
-    assert sorted(mail.outbox[0].to) == [
+    deliver_notifications()  # the worker's dispatch + delivery: one mail per reviewer, not to the requester
+    assert sorted(to for message in mail.outbox for to in message.to) == [
         "rita-reviewer@example.com",
         "rob-reviewer@example.com",
         "rosa-reviewer@example.com",
     ]
-    assert f"/approvals/requests/{request.pk}/" in mail.outbox[0].body
+    assert all(len(message.to) == 1 for message in mail.outbox)
+    for message in mail.outbox:
+        assert message.subject == "[Registry Portal] Churn v2: a transition request was filed, by olga-owner"
+        assert f"/approvals/requests/{request.pk}/" in message.body
+        assert "Churn v2: Staging → Production" in message.body and "beats v1 on accuracy" in message.body
 
 
 @pytest.mark.parametrize(
@@ -396,6 +401,7 @@ def test_a_transition_made_directly_in_mlflow_is_detected_on_the_next_sync(
     """Whichever pass sees it: reconcile, the fast pass (stage changes bump timestamps) or a one-model sync."""
     with django_capture_on_commit_callbacks(execute=True):
         request = file_request(owner, version_of("Churn", 2))
+    deliver_notifications()
     mail.outbox.clear()
 
     world.transition("Churn", 2, "Production", archive=True)  # behind the portal's back
@@ -413,9 +419,13 @@ def test_a_transition_made_directly_in_mlflow_is_detected_on_the_next_sync(
     assert actions("registry.unapproved_transition") == len(seen)
     assert fresh(request).status == "superseded"
     assert actions("request.superseded") == 1
-    assert len(mail.outbox) == 1
-    assert sorted(mail.outbox[0].to) == [admin_user.email, lead.email]
-    assert "Churn v2: Staging → Production" in mail.outbox[0].body
+    deliver_notifications()  # one mail per unapproved change per ML lead / admin
+    assert sorted(to for message in mail.outbox for to in message.to) == sorted(
+        [admin_user.email, lead.email] * len(seen)
+    )
+    [v2] = {m.body for m in mail.outbox if "Churn v2: Staging → Production" in m.body}
+    assert reverse("registry:version_detail", args=["Churn", 2]) in v2
+    assert all("Churn" in m.subject for m in mail.outbox)
 
     # The next sync sees nothing new and flags nothing again.
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,7 +1,9 @@
 """Demo data for the review workflow: one open request for the reviewers' queue (idempotent).
 
 Runs after ``seed_demo`` and ``sync_registry`` (``make demo``): it files requests as the demo owner
-through the same service the pages use, so checks run and reviewers are notified as in real life.
+through the same service the pages use, so checks run and reviewers are notified as in real life: the
+notifications dispatcher runs once at the end (the worker's beat does it in production), so the console mail
+backend prints the reviewers' email.
 """
 
 from django.contrib.auth import get_user_model
@@ -9,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from approvals import services
 from approvals.models import TransitionRequest
+from notifications import tasks as notification_tasks
 from registry.models import ModelVersion
 
 DEMO_REQUESTS = [
@@ -43,3 +46,5 @@ class Command(BaseCommand):
                 actor=owner, version=version, to_stage=stage, justification=justification
             )
             self.stdout.write(f"filed request #{request.pk}: {version} → {stage}")
+        # In the demo there is no beat: run the dispatcher (and, in-process, the sender) once so the mail shows.
+        notification_tasks.dispatch_notifications.apply()
