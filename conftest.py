@@ -1,5 +1,6 @@
 """Shared fixtures: real MLflow stores (a SQLite file in a temp dir, or a real ``mlflow server``)."""
 
+import functools
 import os
 import re
 import signal
@@ -438,3 +439,44 @@ def database_url(settings_dict: dict) -> str:
     host = settings_dict["HOST"] or "127.0.0.1"
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
     return f"postgres://{user}{password}@{host}{port}/{settings_dict['NAME']}"
+
+
+def _retry_when_locked(method, timeout: float = 20):
+    """``method``, retried while SQLite answers "database table is locked".
+
+    In-memory SQLite (the local default) is shared between the test, a live server and a worker thread
+    through SQLite's shared cache, whose table locks fail at once instead of waiting for the busy timeout a
+    database file has; retrying is what the busy timeout would do. PostgreSQL (CI) needs none of this.
+    """
+    import sqlite3
+
+    @functools.wraps(method)
+    def retrying(*args, **kwargs):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    return retrying
+
+
+@pytest.fixture
+def shared_memory_db_waits(transactional_db, monkeypatch):
+    """Tests where another thread (a worker, a live server) shares the in-memory SQLite database wait for
+    its table locks, as a database file's busy timeout would; nothing on PostgreSQL."""
+    from django.db import connection
+    from django.db.backends.sqlite3 import base
+
+    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
+        return
+    for owner, name in (
+        (base.SQLiteCursorWrapper, "execute"),
+        (base.SQLiteCursorWrapper, "executemany"),
+        (base.DatabaseWrapper, "_start_transaction_under_autocommit"),
+        (base.DatabaseWrapper, "_commit"),
+    ):
+        monkeypatch.setattr(owner, name, _retry_when_locked(getattr(owner, name)))

@@ -11,8 +11,6 @@ a subprocess on PostgreSQL in CI, a thread beside the in-memory SQLite database 
 through Django's test client in this process, which the worker does not need.
 """
 
-import functools
-import sqlite3
 import time
 import uuid
 
@@ -24,40 +22,6 @@ from approvals.models import Policy
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT = 120  # seconds for the worker to finish a step (the session's mlflow server is on the same 2 cores)
-
-
-def _retry_when_locked(method, timeout: float = 20):
-    """In-memory SQLite (the local default) is shared with the worker thread through SQLite's shared cache,
-    whose table locks fail at once instead of waiting; retrying is what a busy timeout would do."""
-
-    @functools.wraps(method)
-    def retrying(*args, **kwargs):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return method(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    return retrying
-
-
-@pytest.fixture
-def shared_memory_db_waits(transactional_db, monkeypatch):
-    from django.db import connection
-    from django.db.backends.sqlite3 import base
-
-    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
-        return
-    for owner, name in (
-        (base.SQLiteCursorWrapper, "execute"),
-        (base.SQLiteCursorWrapper, "executemany"),
-        (base.DatabaseWrapper, "_start_transaction_under_autocommit"),
-        (base.DatabaseWrapper, "_commit"),
-    ):
-        monkeypatch.setattr(owner, name, _retry_when_locked(getattr(owner, name)))
 
 
 class Api:

@@ -6,10 +6,8 @@ Each test gets a fresh database (``live_server`` is transactional) and seeds MLf
 named uniquely, so tests never see each other's rows even though they share one MLflow server.
 """
 
-import functools
 import os
 import re
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,43 +128,10 @@ class Portal:
             context.close()
 
 
-def _retry_when_locked(method, timeout: float = 20):
-    """``method``, retried while SQLite answers "database table is locked".
-
-    In-memory SQLite (the local default) is shared between the test, the live server and the worker thread
-    through SQLite's shared cache, whose table locks fail at once instead of waiting for the busy timeout a
-    database file has; retrying is what the busy timeout would do. PostgreSQL (CI) needs none of this.
-    """
-    import sqlite3
-
-    @functools.wraps(method)
-    def retrying(*args, **kwargs):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return method(*args, **kwargs)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    return retrying
-
-
 @pytest.fixture
-def shared_memory_db_waits(live_server, monkeypatch):
-    from django.db import connection
-    from django.db.backends.sqlite3 import base
-
-    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
-        return
-    for owner, name in (
-        (base.SQLiteCursorWrapper, "execute"),
-        (base.SQLiteCursorWrapper, "executemany"),
-        (base.DatabaseWrapper, "_start_transaction_under_autocommit"),
-        (base.DatabaseWrapper, "_commit"),
-    ):
-        monkeypatch.setattr(owner, name, _retry_when_locked(getattr(owner, name)))
+def shared_memory_db_waits(live_server, shared_memory_db_waits):
+    """The root conftest's, once the live server shares the database too."""
+    return shared_memory_db_waits
 
 
 @pytest.fixture
