@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 
 import requests
 from django.conf import settings
 from django.core.mail import send_mail
+
+from registry_portal.signing import webhook_signature
 
 from . import events
 
@@ -23,12 +22,6 @@ class SendFailed(Exception):
         self.retry = retry
 
 
-def signature(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
-    """Standard Webhooks (as MLflow signs its own): ``v1,`` + base64 HMAC-SHA256 of ``{id}.{timestamp}.{body}``."""
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
-
-
 def webhook_request(subscription, delivery, *, now: float | None = None) -> tuple[dict, bytes]:
     """The headers and body of one webhook POST; the id is the delivery's, so the receiver can drop repeats."""
     body = json.dumps(events.slack_body(delivery.event, delivery_id=delivery.pk), separators=(",", ":")).encode()
@@ -38,7 +31,7 @@ def webhook_request(subscription, delivery, *, now: float | None = None) -> tupl
         "User-Agent": "registry-portal-notifications",
         "webhook-id": webhook_id,
         "webhook-timestamp": timestamp,
-        "webhook-signature": signature(subscription.secret, webhook_id, timestamp, body),
+        "webhook-signature": webhook_signature(subscription.secret, webhook_id, timestamp, body),
     }
     return headers, body
 

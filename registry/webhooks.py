@@ -4,9 +4,7 @@ A webhook is a nudge that makes the mirror fresh within seconds; the periodic sy
 (MLflow drops a delivery after a few retries, and stage changes send none). See docs/webhooks.md.
 """
 
-import base64
 import datetime as dt
-import hashlib
 import hmac
 import json
 import time
@@ -16,6 +14,8 @@ from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponseNotAllowed, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+
+from registry_portal.signing import webhook_signature
 
 from . import tasks
 from .mlflow_client import RegistryClient
@@ -44,12 +44,6 @@ class WebhookRefused(Exception):
         self.status = status
 
 
-def signature(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
-    """MLflow's ``X-MLflow-Signature``: ``v1,`` + base64 HMAC-SHA256 of ``{delivery_id}.{timestamp}.{body}``."""
-    signed = f"{delivery_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
-
-
 def verified_event(*, secret: str, headers, body: bytes, now: float) -> tuple[str, dict]:
     """The delivery id and JSON payload of an authentic, fresh delivery; ``WebhookRefused`` otherwise."""
     delivery_id = headers.get("X-MLflow-Delivery-Id", "")
@@ -57,7 +51,7 @@ def verified_event(*, secret: str, headers, body: bytes, now: float) -> tuple[st
     received = headers.get("X-MLflow-Signature", "")
     if not (delivery_id and timestamp and received):
         raise WebhookRefused(401, "missing X-MLflow-Delivery-Id, X-MLflow-Timestamp or X-MLflow-Signature")
-    if not hmac.compare_digest(signature(secret, delivery_id, timestamp, body).encode(), received.encode()):
+    if not hmac.compare_digest(webhook_signature(secret, delivery_id, timestamp, body).encode(), received.encode()):
         raise WebhookRefused(401, "bad signature")
     try:
         sent_at = int(timestamp)

@@ -13,7 +13,8 @@ from django.core.management import call_command
 
 from registry.models import ModelVersion, SyncRun, WebhookDelivery
 from registry.sync import sync_registry
-from registry.webhooks import MODEL_EVENTS, signature
+from registry.webhooks import MODEL_EVENTS
+from registry_portal.signing import webhook_signature as signature
 
 from .mlflow_helpers import MlflowWorld
 
