@@ -1,6 +1,6 @@
 """Check runs happen in workers. Tasks take ids, re-fetch, and exit quietly when there is nothing to do.
 
-Thin: each calls a service. Services queue these by name (``services._common.queue``), never importing
+Thin: each calls a service. Services queue these by name (``registry_portal.celery.queue_task``), never importing
 this module, so the two never import each other.
 """
 

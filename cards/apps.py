@@ -6,7 +6,9 @@ class CardsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import panels, receivers  # noqa: F401 - receivers connects the signal receivers
+        # receivers connects the signal receivers; tasks registers the task services queue by name
+        # (``registry_portal.celery.queue_task``).
+        from . import panels, receivers, tasks  # noqa: F401
 
         panels.register()
 

@@ -13,6 +13,7 @@ from audit.services import Target, record
 from registry.access import enforce
 from registry.mlflow_client import RegistryClient
 from registry.models import ModelVersion
+from registry_portal.celery import queue_task
 from registry_portal.roles import SYSTEM_WORKER
 
 from .access import card_edit_refusal, card_publish_refusal
@@ -72,7 +73,7 @@ def card_revision_create(
     except IntegrityError as exc:
         # Two first saves of the same card, or two saves racing past the lock on a database without one.
         raise EditConflict(card_revision_latest(version)) from exc
-    transaction.on_commit(lambda: _queue_publishing(revision.pk))
+    transaction.on_commit(lambda: queue_task("cards.tasks.publish_revision", revision.pk))
     return revision
 
 
@@ -122,13 +123,6 @@ def _create_revision(actor, version, changes, base_revision_id, summary) -> Card
         },
     )
     return revision
-
-
-def _queue_publishing(revision_id: int) -> None:
-    # Imported here, not at the top: the task module imports this one to do the work (ARCHITECTURE.md).
-    from .tasks import publish_revision
-
-    publish_revision.delay(revision_id)
 
 
 def _target(revision: CardRevision) -> Target:
@@ -217,7 +211,7 @@ def card_publication_retry(*, actor, version, revision: CardRevision) -> CardPub
         CardPublication.objects.filter(
             revision=revision, status__in=(CardPublication.FAILED, CardPublication.PENDING)
         ).update(status=CardPublication.PENDING, queued_at=timezone.now())
-        transaction.on_commit(lambda: _queue_publishing(revision.pk))
+        transaction.on_commit(lambda: queue_task("cards.tasks.publish_revision", revision.pk))
     return CardPublication.objects.get(revision=revision)
 
 

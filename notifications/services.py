@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from celery import signature
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -22,6 +21,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import Target, record
 from registry_portal.access import enforce
+from registry_portal.celery import queue_task
 
 from . import access, channels, defaults, digests, events
 from .models import Delivery, Subscription, newest_seq
@@ -92,8 +92,8 @@ def notifications_dispatch(*, now=None) -> int:
     due = Delivery.objects.claimable(now).filter(subscription__active=True)
     for pk in sorted(set(due.values_list("subscription_id", flat=True))):
         # By name: tasks import services, never the reverse; in-process when there is no broker.
-        signature("notifications.tasks.deliver_subscription", args=(pk,)).apply_async(
-            expires=max(settings.NOTIFY_INTERVAL_SECONDS * 0.9, 1)
+        queue_task(
+            "notifications.tasks.deliver_subscription", pk, expires=max(settings.NOTIFY_INTERVAL_SECONDS * 0.9, 1)
         )
     return created
 
@@ -246,9 +246,7 @@ def delivery_retry(*, actor, delivery: Delivery) -> Delivery:
                 "last_error": locked.last_error[:500],
             },
         )
-    transaction.on_commit(
-        lambda: signature("notifications.tasks.deliver_subscription", args=(subscription_id,)).delay()
-    )
+    transaction.on_commit(lambda: queue_task("notifications.tasks.deliver_subscription", subscription_id))
     return locked
 
 

@@ -9,7 +9,7 @@
 
 Every public function is keyword-only and named ``<entity>_<verb>`` (entity plural when it acts on many).
 Who may do what is ``approvals.access``; reads are ``approvals.selectors``. Services queue tasks by name
-(``_common.queue``) and never import ``approvals.tasks``.
+(``registry_portal.celery.queue_task``) and never import ``approvals.tasks``.
 """
 
 from ._common import RequestConflict

@@ -1,9 +1,8 @@
 """What the service modules share: the 409 of the request state machine, its audit target, the guarded
-status move, the row lock, and queueing a task by name."""
+status move, the row lock."""
 
 from __future__ import annotations
 
-from celery import signature
 from django.utils import timezone
 
 from audit.services import Target
@@ -15,14 +14,6 @@ from ..models import TransitionRequest
 
 class RequestConflict(Conflict):
     """The request is not in a state that allows this (closed, already reviewed, one already open): a 409."""
-
-
-def queue(task: str, *args) -> None:
-    """Queue ``approvals.tasks.<task>`` by its name: tasks import services, services never import tasks.
-
-    A signature runs in-process when ``CELERY_TASK_ALWAYS_EAGER`` (no broker configured), like ``.delay``.
-    """
-    signature(f"approvals.tasks.{task}", args=args).delay()
 
 
 def request_target(request: TransitionRequest) -> Target:

@@ -21,10 +21,11 @@ from registry.mlflow_client import MlflowUnavailable, RegistryClient
 from registry.models import SyncRun
 from registry.sync import sync_registry
 from registry_portal import roles
+from registry_portal.celery import queue_task
 
 from ..models import TransitionRequest
 from ..selectors import quorum
-from ._common import queue, request_target
+from ._common import request_target
 
 logger = logging.getLogger(__name__)
 APPROVAL_NOTES_LIMIT = 5000  # MLflow's limit on a tag value
@@ -186,7 +187,7 @@ def transition_requests_sweep() -> dict[str, int]:
     # Requests just taken back are queued at once; those approved a while ago lost their message.
     ids = sorted(set(waiting) | set(taken_back))
     for pk in ids:
-        queue("apply_transition", pk)
+        queue_task("approvals.tasks.apply_transition", pk)
     if ids:
         logger.info("re-queued %d approved transition requests (%d expired claims)", len(ids), len(taken_back))
     return {"expired": len(taken_back), "queued": len(ids)}

@@ -10,11 +10,12 @@ from django.utils import timezone
 from audit.services import record
 from registry.models import ModelVersion
 from registry_portal import roles
+from registry_portal.celery import queue_task
 
 from ..digest import version_content_digest
 from ..models import TransitionRequest
 from ..selectors import checks_for, quorum
-from ._common import queue, request_target, request_version, set_status
+from ._common import request_target, request_version, set_status
 
 
 def approve_if_ready(request: TransitionRequest, version: ModelVersion, digest: str) -> bool:
@@ -40,7 +41,7 @@ def approve_if_ready(request: TransitionRequest, version: ModelVersion, digest: 
             "check_run": check_run.pk,
         },
     )
-    transaction.on_commit(lambda: queue("apply_transition", request.pk), robust=True)
+    transaction.on_commit(lambda: queue_task("approvals.tasks.apply_transition", request.pk), robust=True)
     return True
 
 

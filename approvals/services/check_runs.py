@@ -15,6 +15,7 @@ from audit.services import Target, actor_name, record
 from registry.access import enforce
 from registry.models import ModelVersion
 from registry_portal import roles
+from registry_portal.celery import queue_task
 
 from ..access import check_run_refusal
 from ..checks import evaluate
@@ -22,7 +23,6 @@ from ..digest import version_content_digest
 from ..models import CheckResult, CheckRun, TransitionRequest
 from ..rules import STAGES
 from ..selectors import next_stage
-from ._common import queue
 from .approval import transition_request_reconsider
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def check_run_create(*, actor, version: ModelVersion, stage: str, request_id: in
             content_digest=digest,
             requested_by=actor_name(actor),
         )
-        transaction.on_commit(lambda: queue("run_checks", check_run.pk))
+        transaction.on_commit(lambda: queue_task("approvals.tasks.run_checks", check_run.pk))
     return check_run
 
 
@@ -158,7 +158,7 @@ def check_runs_sweep() -> int:
         CheckRun.objects.filter(status=CheckRun.QUEUED, created_at__lt=now - REQUEUE_AFTER).values_list("pk", flat=True)
     )
     for pk in ids:
-        queue("run_checks", pk)
+        queue_task("approvals.tasks.run_checks", pk)
     if ids:
         logger.info("requeued %d check runs (%d were stuck running)", len(ids), lost_running)
     return len(ids)

@@ -14,12 +14,13 @@ from django.utils import timezone
 from audit.services import record
 from registry.access import enforce
 from registry.models import ModelVersion
+from registry_portal.celery import queue_task
 
 from .. import access
 from ..digest import version_content_digest
 from ..models import RequestComment, Review, TransitionRequest
 from ..policies import required_approvals, requires_staging_first
-from ._common import RequestConflict, locked, queue, request_target, request_version, set_status
+from ._common import RequestConflict, locked, request_target, request_version, set_status
 from .approval import approve_if_ready
 from .check_runs import check_run_create
 
@@ -139,5 +140,5 @@ def transition_request_retry(*, actor, request: TransitionRequest) -> Transition
         set_status(request, TransitionRequest.APPROVED)
         request.save(update_fields=["status", "status_changed_at"])
         record(actor=actor, action="request.retried", target=request_target(request), data={"error": previous_error})
-        transaction.on_commit(lambda: queue("apply_transition", request.pk), robust=True)
+        transaction.on_commit(lambda: queue_task("approvals.tasks.apply_transition", request.pk), robust=True)
     return request
