@@ -30,7 +30,6 @@ import os
 import random
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -40,6 +39,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from load import latency_summary, run_clients  # noqa: E402 - bench/ is on the path from here
+
 PY = sys.executable
 MODELS, VERSIONS_PER_MODEL = 500, 20
 TOTAL = MODELS * VERSIONS_PER_MODEL
@@ -194,27 +196,7 @@ def load(port: int, secret: str, paths: list[str], total: int, clients: int, ok:
             connection.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
-    ms = sorted(x * 1000 for x in latencies)
-
-    def pct(p: float) -> float:
-        return ms[min(len(ms) - 1, round(p / 100 * (len(ms) - 1)))]
-
-    return {
-        "requests": len(ms),
-        "failures": len(failures),
-        "first_failure": failures[0] if failures else None,
-        "p50_ms": round(pct(50), 1),
-        "p95_ms": round(pct(95), 1),
-        "p99_ms": round(pct(99), 1),
-        "mean_ms": round(statistics.fmean(ms), 1),
-        "throughput_rps": round(len(ms) / wall, 1),
-    }
+    return latency_summary(latencies, failures, run_clients(threads))
 
 
 def main(argv: list[str] | None = None) -> int:

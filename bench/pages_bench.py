@@ -29,7 +29,6 @@ import random
 import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -40,6 +39,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from load import latency_summary, run_clients  # noqa: E402 - bench/ is on the path from here
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import build_registry  # noqa: E402
@@ -157,27 +159,7 @@ def load(sessions: list[requests.Session], views: list, total: int, think: float
                 time.sleep(think * rng.uniform(0.5, 1.5))
 
     threads = [threading.Thread(target=client, args=(s, random.Random(i))) for i, s in enumerate(sessions)]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
-    ms = sorted(x * 1000 for x in latencies)
-
-    def pct(p: float) -> float:
-        return ms[min(len(ms) - 1, round(p / 100 * (len(ms) - 1)))]
-
-    return {
-        "requests": len(ms),
-        "failures": len(failures),
-        "first_failure": failures[0] if failures else None,
-        "p50_ms": round(pct(50), 1),
-        "p95_ms": round(pct(95), 1),
-        "p99_ms": round(pct(99), 1),
-        "mean_ms": round(statistics.fmean(ms), 1),
-        "throughput_rps": round(len(ms) / wall, 1),
-    }
+    return latency_summary(latencies, failures, run_clients(threads))
 
 
 def get(url: str, **kwargs):

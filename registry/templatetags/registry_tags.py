@@ -120,7 +120,7 @@ def render_partial(context, template_name: str, values: dict):
 @register.simple_tag(takes_context=True)
 def render_panel(context, shown):
     """``{% render_panel p %}`` for a ``registry.panels.ShownPanel``: its partial with its selector's context."""
-    return context.template.engine.get_template(shown.panel.template).render(_isolated(context, shown.context))
+    return render_partial(context, shown.panel.template, shown.context)
 
 
 @register.simple_tag(takes_context=True)
