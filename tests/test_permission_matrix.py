@@ -33,7 +33,7 @@ class World:
 
 
 @pytest.fixture
-def world(owner, reviewer_a, reviewer_b, lead, outsider, admin_user) -> World:
+def world(people, owner) -> World:
     model = RegisteredModel.objects.create(name="churn", owner=owner.username)
     versions = {
         number: ModelVersion.objects.create(model=model, version=number, stage=stage)
@@ -62,16 +62,8 @@ def world(owner, reviewer_a, reviewer_b, lead, outsider, admin_user) -> World:
     card = ModelCard.objects.create(model_name="churn", version=4, model_version=versions[4])
     revision = CardRevision.objects.create(card=card, number=1, author=owner.username, summary="first", sections={})
     CardPublication.objects.create(revision=revision, status=CardPublication.FAILED, error="MLflow was down")
-    users = {
-        "outsider": outsider,
-        "owner": owner,
-        "reviewer_a": reviewer_a,
-        "reviewer_b": reviewer_b,
-        "lead": lead,
-        "admin": admin_user,
-    }
     token, _ = api_token_create(actor=owner, user=owner, name="pipeline")
-    return World(users, open_request, failed_request, unapproved, revision, token)
+    return World(people, open_request, failed_request, unapproved, revision, token)
 
 
 def _actions(w: World) -> dict:
