@@ -62,3 +62,50 @@ def api_token_revoke(*, actor, token: ApiToken) -> ApiToken:
             )
     token.refresh_from_db()
     return token
+
+
+ADMIN_ROLE = "admin"
+
+
+def _roles_of(user) -> set[str]:
+    return set(user.groups.values_list("name", flat=True)) | ({ADMIN_ROLE} if user.is_superuser else set())
+
+
+def user_roles_set(*, actor, user, roles, managed=None, via: str) -> tuple[set[str], set[str]]:
+    """Make ``user``'s roles (group names, plus ``"admin"`` for a superuser) equal ``roles`` within ``managed``
+    (default: every role), one ``role.granted``/``role.revoked`` event per change, in one transaction.
+
+    The one way a role changes: the roles page, sign-in through the identity provider (``via="sso"``, managing only
+    the groups its claim maps) and Django admin (``via="admin"``) all call this. Groups are created on first use.
+    Returns ``(granted, revoked)``; nothing changes, nothing is recorded, when the roles already match.
+    """
+    from django.contrib.auth.models import Group
+
+    roles = {str(role).strip() for role in roles if str(role).strip()}
+    with transaction.atomic():
+        user = type(user).objects.select_for_update().get(pk=user.pk)
+        current = _roles_of(user)
+        scope = current | roles if managed is None else set(managed)
+        granted = sorted((roles - current) & scope)
+        revoked = sorted((current - roles) & scope)
+        for role in granted:
+            if role == ADMIN_ROLE:
+                user.is_superuser = user.is_staff = True
+                user.save(update_fields=["is_superuser", "is_staff"])
+            else:
+                user.groups.add(Group.objects.get_or_create(name=role)[0])
+        for role in revoked:
+            if role == ADMIN_ROLE:
+                user.is_superuser = False
+                user.save(update_fields=["is_superuser"])
+            else:
+                user.groups.remove(*Group.objects.filter(name=role))
+        for action, changed in (("role.granted", granted), ("role.revoked", revoked)):
+            for role in changed:
+                record(
+                    actor=actor,
+                    action=action,
+                    target=Target(type="user", id=user.get_username()),
+                    data={"user": user.get_username(), "role": role, "via": via},
+                )
+    return set(granted), set(revoked)

@@ -59,6 +59,8 @@ ACTIONS = {
     "policy.changed": "a governance policy was created, changed or deleted",
     "auth.login": "a user signed in",
     "auth.login_failed": "a sign-in failed",
+    "role.granted": "a user was added to a portal group (reviewers, ml-leads, owners) or made an admin",
+    "role.revoked": "a user was removed from a portal group or is no longer an admin",
     "token.created": "a personal API token was created (only its hash is kept)",
     "token.revoked": "a personal API token was revoked",
     "notification.retried": "an admin sent a failed or dead notification delivery again",
