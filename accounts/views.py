@@ -27,7 +27,7 @@ def tokens(request):
         )
         form = TokenCreateForm()
     context = {"form": form, "tokens": selectors.tokens_of(request.user), "secret": secret}
-    return render(request, "accounts/tokens.html", context)
+    return render(request, "accounts/tokens.html", context, status=400 if form.errors else 200)
 
 
 @login_required

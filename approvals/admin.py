@@ -1,7 +1,9 @@
 from django.contrib import admin
 
+from registry_portal.admin import ReadOnlyAdmin, ReadOnlyInline
+
 from . import services
-from .models import CheckResult, CheckRun, Policy, Review, TransitionRequest, UnapprovedTransition
+from .models import CheckResult, CheckRun, Policy, RequestComment, Review, TransitionRequest, UnapprovedTransition
 
 
 @admin.register(Policy)
@@ -27,41 +29,35 @@ class PolicyAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj) and not (obj and obj.is_default)
 
 
-class CheckResultInline(admin.TabularInline):
+class CheckResultInline(ReadOnlyInline):
     model = CheckResult
     fields = ("position", "rule_id", "rule_type", "status", "message", "evidence")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
 
 @admin.register(CheckRun)
-class CheckRunAdmin(admin.ModelAdmin):
+class CheckRunAdmin(ReadOnlyAdmin):
+    """What the worker found: re-run the checks instead of editing them."""
+
     list_display = ("pk", "model_name", "version_number", "stage", "status", "request_id", "created_at")
     list_filter = ("status", "stage")
     search_fields = ("model_name",)
     inlines = [CheckResultInline]
 
-    def has_change_permission(self, request, obj=None):
-        return False  # results are what the worker found; re-run instead of editing
 
-    def has_add_permission(self, request):
-        return False
-
-
-class ReviewInline(admin.TabularInline):
+class ReviewInline(ReadOnlyInline):
     model = Review
-    extra = 0
-    can_delete = False
     readonly_fields = ("reviewer", "decision", "comment", "content_digest", "created_at", "updated_at")
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+class CommentInline(ReadOnlyInline):
+    model = RequestComment
+    readonly_fields = [field.name for field in RequestComment._meta.fields]
 
 
 @admin.register(TransitionRequest)
-class TransitionRequestAdmin(admin.ModelAdmin):
-    """Read-only: requests move only through the services (reviews, the apply task), which audit each move."""
+class TransitionRequestAdmin(ReadOnlyAdmin):
+    """Requests move only through the services (reviews, the apply task), which audit each move."""
 
     list_display = (
         "pk",
@@ -75,28 +71,12 @@ class TransitionRequestAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "to_stage")
     search_fields = ("model_name",)
-    inlines = [ReviewInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    inlines = [ReviewInline, CommentInline]
 
 
 @admin.register(UnapprovedTransition)
-class UnapprovedTransitionAdmin(admin.ModelAdmin):
+class UnapprovedTransitionAdmin(ReadOnlyAdmin):
+    """Acknowledged from the model page (audited), not here."""
+
     list_display = ("__str__", "seen_at", "acknowledged_by", "acknowledged_at")
     list_filter = ("kind",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

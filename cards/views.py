@@ -102,6 +102,7 @@ def section_edit(request, name, version, section):
             "generated_html": render_markdown(generated_sections(card_facts(model_version)).get(section.key, "")),
             "preview_html": render_markdown(form["text"].value() or ""),
         },
+        status=400 if form.errors else 200,
     )
 
 

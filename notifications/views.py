@@ -36,7 +36,8 @@ def preferences(request):
         )
         messages.success(request, "Your notification preferences are saved.")
         return redirect("notifications:preferences")
-    return render(request, "notifications/preferences.html", {"form": form, "subscription": subscription})
+    context = {"form": form, "subscription": subscription}
+    return render(request, "notifications/preferences.html", context, status=400 if form.errors else 200)
 
 
 @login_required

@@ -1,27 +1,71 @@
+"""The mirror, read-only: sync rebuilds it from MLflow (the source of truth), so admin only shows it."""
+
 from django.contrib import admin
 
-from .models import ModelVersion, RegisteredModel, SyncRun
+from registry_portal.admin import ReadOnlyAdmin
+
+from .models import (
+    Dataset,
+    LoggedModel,
+    ModelRename,
+    ModelVersion,
+    RegisteredModel,
+    Run,
+    StageChange,
+    SyncRun,
+    WebhookDelivery,
+)
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(ReadOnlyAdmin):
     list_display = ("pk", "status", "trigger", "model_name", "started_at", "finished_at")
     list_filter = ("status",)
 
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(admin.ModelAdmin):
+class RegisteredModelAdmin(ReadOnlyAdmin):
     list_display = ("name", "owner", "updated_at")
     search_fields = ("name",)
 
-    def has_change_permission(self, request, obj=None):
-        return False  # the mirror is rebuilt by sync; MLflow is the source of truth
-
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyAdmin):
     list_display = ("model", "version", "stage", "status")
     list_filter = ("stage",)
+    list_select_related = ("model",)
 
-    def has_change_permission(self, request, obj=None):
-        return False
+
+@admin.register(Run)
+class RunAdmin(ReadOnlyAdmin):
+    list_display = ("run_id", "run_name", "experiment_name", "status")
+    search_fields = ("run_id", "run_name")
+
+
+@admin.register(Dataset)
+class DatasetAdmin(ReadOnlyAdmin):
+    list_display = ("name", "digest")
+    search_fields = ("name", "digest")
+
+
+@admin.register(LoggedModel)
+class LoggedModelAdmin(ReadOnlyAdmin):
+    list_display = ("model_id", "name")
+    search_fields = ("model_id", "name")
+
+
+@admin.register(StageChange)
+class StageChangeAdmin(ReadOnlyAdmin):
+    list_display = ("model_name", "version", "kind", "alias", "from_value", "to_value", "seen_at")
+    list_filter = ("kind",)
+    search_fields = ("model_name",)
+
+
+@admin.register(ModelRename)
+class ModelRenameAdmin(ReadOnlyAdmin):
+    list_display = ("old_name", "new_name", "renamed_at")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("delivery_id", "entity", "action", "model_name", "received_at")

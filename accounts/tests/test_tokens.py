@@ -66,7 +66,7 @@ def test_page_shows_form_errors_and_hides_others_tokens(client, owner, outsider)
     theirs, _ = api_token_create(actor=outsider, user=outsider, name="theirs")
     client.force_login(owner)
     response = client.post(reverse("accounts:tokens"), {"name": "", "expires_in_days": "0"})
-    assert response.status_code == 200 and not ApiToken.objects.filter(user=owner).exists()
+    assert response.status_code == 400 and not ApiToken.objects.filter(user=owner).exists()
     assert client.post(reverse("accounts:token_revoke", args=[theirs.pk])).status_code == 404
     assert client.get(reverse("accounts:tokens")).status_code == 200
 

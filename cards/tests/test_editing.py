@@ -136,7 +136,7 @@ def test_an_oversize_section_is_a_form_error_and_nothing_is_saved(client, owner,
     client.force_login(owner)
     response = save(client, churn_v1, "x" * (SECTION_MAX_CHARS + 1))
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors["text"] == [
         f"Keep a section under {SECTION_MAX_CHARS:,} characters (this one has {SECTION_MAX_CHARS + 1})."
     ]
@@ -152,7 +152,7 @@ def test_an_oversize_card_is_a_form_error_and_nothing_is_saved(client, owner, ch
 
     response = save(client, churn_v1, "z" * 10, base=base.pk, section="limitations")
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].non_field_errors() == [
         f"The card would be {5 * (SECTION_MAX_CHARS - 1) + 10:,} characters; the limit is {CARD_MAX_CHARS:,} per card."
     ]
@@ -164,7 +164,7 @@ def test_saving_without_changes_says_so(client, owner, churn_v1):
     save(client, churn_v1, "same")
     response = save(client, churn_v1, "same", base=card_revision_latest(churn_v1).pk)
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors["text"] == ["Nothing changed: edit the text before saving."]
     assert CardRevision.objects.count() == 1
 
@@ -301,7 +301,7 @@ def test_a_tampered_base_revision_is_a_clear_error(client, owner, churn_v1):
     client.force_login(owner)
     response = save(client, churn_v1, "text", base="not-a-number")
 
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "The revision you edited is not valid" in response.content.decode()
     assert not CardRevision.objects.exists()
 

@@ -28,7 +28,7 @@ def test_preferences_page_saves_the_users_choice(client, reviewer_a):
 def test_preferences_page_refuses_an_unknown_action(client, reviewer_a):
     client.force_login(reviewer_a)
     response = client.post(PREFS, {"actions": ["auth.login"]})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert not Subscription.objects.exists()
 
 

@@ -1,0 +1,35 @@
+"""What every app's Django admin shares: governance evidence and the mirror are read-only there.
+
+Requests, reviews, comments, check runs and results, card revisions and publications, audit events and every
+mirrored MLflow row change only through the services (which audit each change) or through sync (MLflow is the
+source of truth). Admin may show them; it never adds, edits or deletes them, for superusers too.
+"""
+
+from django.contrib import admin
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A ModelAdmin that can list and show rows and nothing else."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
