@@ -72,3 +72,37 @@ class AuditChainHead(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditError("the chain head only moves through audit.services.record_many")
+
+
+class MerkleNode(models.Model):
+    """A perfect subtree of the audit log's Merkle tree (``audit.tree``): the root of ``2**level`` events' leaves
+    from ``index * 2**level`` (leaf ``i`` is the event ``seq = i + 1``). Only levels from ``audit.tree.STORED_LEVEL``
+    up are stored; the few below are computed from the events when a proof needs them."""
+
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="audit_merkle_node_unique")]
+
+    def __str__(self):
+        return f"node {self.level}/{self.index}"
+
+
+class TreeHead(models.Model):
+    """A signed tree head: the Merkle root over the first ``size`` events, signed (Ed25519) at ``timestamp``."""
+
+    size = models.BigIntegerField()
+    root = models.CharField(max_length=64)
+    timestamp = models.BigIntegerField(help_text="milliseconds since the epoch, as signed")
+    signature = models.CharField(max_length=128)
+    key_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-size", "-timestamp"]
+        indexes = [models.Index(fields=["size"])]
+
+    def __str__(self):
+        return f"tree head of {self.size} events"

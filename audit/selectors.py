@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from registry_portal import roles
 
-from .models import AuditEvent
+from .models import AuditEvent, TreeHead
 
 LEADS_GROUP = roles.ML_LEADS
 
@@ -58,3 +58,8 @@ def activity_for_user(user, model_name: str, version: int | None = None, limit: 
     if version is not None:
         events = events.filter(version=version)
     return list(events.order_by("-seq")[:limit])
+
+
+def tree_heads():
+    """Signed tree heads, newest (largest) first."""
+    return TreeHead.objects.order_by("-size", "-timestamp")

@@ -299,6 +299,19 @@ CELERY_BEAT_SCHEDULE["send-notification-digests"] = {
     "options": {"expires": max(NOTIFY_DIGEST_INTERVAL_SECONDS * 0.9, 1)},
 }
 
+# --- Audit log: signed tree heads (docs/audit.md) ----------------------------------------------------------------
+# Ed25519 private key signing the Merkle tree heads over the audit log: the 32-byte seed in base64, or a PEM. Unset,
+# a key is generated once into AUDIT_SIGNING_KEY_FILE (fine for the demo; production sets the variable and keeps the
+# key out of the portal's database backups, so a restored database cannot re-sign a rewritten log).
+AUDIT_SIGNING_KEY = os.environ.get("AUDIT_SIGNING_KEY", "").strip()
+AUDIT_SIGNING_KEY_FILE = Path(os.environ.get("AUDIT_SIGNING_KEY_FILE", "").strip() or VAR_DIR / "audit-signing.key")
+AUDIT_TREE_HEAD_INTERVAL_SECONDS = envint("AUDIT_TREE_HEAD_INTERVAL_SECONDS", "300")
+CELERY_BEAT_SCHEDULE["publish-audit-tree-head"] = {
+    "task": "audit.tasks.publish_tree_head",
+    "schedule": float(AUDIT_TREE_HEAD_INTERVAL_SECONDS),
+    "options": {"expires": max(AUDIT_TREE_HEAD_INTERVAL_SECONDS * 0.9, 1)},
+}
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").strip().upper()
 if LOG_LEVEL not in LOG_LEVELS:

@@ -1,9 +1,12 @@
+import base64
 import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from audit import tree
+from audit.selectors import tree_heads
 from audit.services import head_in_chain, verify_chain
 
 
@@ -41,9 +44,19 @@ class Command(BaseCommand):
                 "hash": report.head_hash,
                 "time": report.head_time.isoformat() if report.head_time else None,
                 "exported_at": timezone.now().isoformat(),
+                # The newest signed Merkle tree head and its key: anchor them elsewhere to prove the log later.
+                "tree_head": _signed_head(),
             }
             Path(export_head).write_text(json.dumps(head, indent=2) + "\n")
             self.stdout.write(f"head written to {export_head}")
+
+
+def _signed_head() -> dict | None:
+    latest = tree_heads().first()
+    if latest is None:
+        return None
+    public_key = tree.public_key_bytes()
+    return {**tree.head_json(latest), "public_key": base64.b64encode(public_key).decode()}
 
 
 def _read_anchor(path: Path) -> dict:
