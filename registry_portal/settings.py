@@ -381,6 +381,8 @@ if not isinstance(OIDC_GROUP_MAP, dict) or not all(
     )
 OIDC_TIMEOUT = envint("OIDC_TIMEOUT_SECONDS", "10")
 OIDC_VERIFY_SSL = envbool("OIDC_VERIFY_SSL", "true")
+# Pick the provider's signing key by the ID token's "kid"; false for a provider with one key whose tokens name none.
+OIDC_VERIFY_KID = envbool("OIDC_VERIFY_KID", "true")
 OIDC_USE_PKCE = True
 OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider's end-session request
 OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
