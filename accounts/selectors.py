@@ -28,7 +28,7 @@ def login_failures_from(address: str, now) -> int:
     return total or 0
 
 
-def lockout_ends_at(username: str, address: str) -> dt.datetime | None:
+def lockout_ends_at(username: str, address: str | None) -> dt.datetime | None:
     """When django-axes lets ``username`` sign in from ``address`` again (its newest counted failure + the cool-off)."""
     newest = AccessAttempt.objects.filter(username=username, ip_address=address).aggregate(newest=Max("attempt_time"))
     return newest["newest"] + settings.AXES_COOLOFF_TIME if newest["newest"] else None

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView, OIDCLogoutView
 
 from . import selectors, services
-from .auth import client_address
+from .auth import client_address, client_ip
 from .forms import TokenCreateForm
 from .models import LoginFailureWindow
 
@@ -53,9 +53,7 @@ def _minutes_until(moment) -> int:
 def locked_out(request, original_response=None, credentials=None):
     """django-axes's lockout page (``AXES_LOCKOUT_CALLABLE``): 429, saying when to try again."""
     username = get_client_username(request, credentials) or ""
-    ends_at = (
-        selectors.lockout_ends_at(username, client_address(request)) or timezone.now() + settings.AXES_COOLOFF_TIME
-    )
+    ends_at = selectors.lockout_ends_at(username, client_ip(request)) or timezone.now() + settings.AXES_COOLOFF_TIME
     message = (
         f"Too many failed sign-ins for {username or 'this account'} from your address: "
         f"try again in {_minutes_until(ends_at)} minutes."

@@ -411,7 +411,7 @@ AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
 # The client address, read as the rest of the portal reads it (REMOTE_ADDR); behind a proxy that does not set
 # REMOTE_ADDR itself, point this at a function of the request that reads the header your proxy sets.
-AXES_CLIENT_IP_CALLABLE = os.environ.get("AXES_CLIENT_IP_CALLABLE", "").strip() or "accounts.auth.client_address"
+AXES_CLIENT_IP_CALLABLE = os.environ.get("AXES_CLIENT_IP_CALLABLE", "").strip() or "accounts.auth.client_ip"
 # Failed sign-ins are counted per (claimed username, address) in windows of this many seconds: the first failure
 # of a window and the window's count are audit events, never each guess. Past LOGIN_ADDRESS_FAILURE_LIMIT failures
 # in a window (any usernames), an address is refused until the window ends: guessing across usernames is bounded.
