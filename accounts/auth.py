@@ -37,6 +37,12 @@ def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
+def client_ip(request) -> str | None:
+    """``client_address`` for django-axes (``AXES_CLIENT_IP_CALLABLE``), which stores it in an IP address column: no
+    address (a request built in a test, ``force_login``) is None, not "unknown"."""
+    return request.META.get("REMOTE_ADDR") or None
+
+
 def _failures_key(request) -> str:
     return f"api-token-failures:{client_address(request)}"
 

@@ -1,5 +1,6 @@
 """Personal API tokens: a pipeline acts as its user, through the same access functions as the pages."""
 
+import datetime as dt
 import hashlib
 
 from django.conf import settings
@@ -57,3 +58,35 @@ class ApiToken(models.Model):
         if self.is_revoked:
             return "revoked"
         return "expired" if self.is_expired() else "active"
+
+
+class LoginFailureWindow(models.Model):
+    """The failed sign-ins of one claimed username from one address in one fixed window of time: a counter, so the
+    audit chain gets one ``auth.login_failed`` (the first failure), at most one ``auth.locked_out`` and one
+    ``auth.login_failures`` (the exact count, once the window has closed; then the row goes) per row, never one event
+    per guess."""
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    failures = models.PositiveIntegerField(default=0)
+    locked_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["username", "address", "window_start"], name="login_failure_window_once")
+        ]
+        indexes = [models.Index(fields=["address", "window_start"]), models.Index(fields=["window_start"])]
+
+    def __str__(self):
+        return f"{self.failures} failed sign-ins as {self.username!r} from {self.address} from {self.window_start}"
+
+    @staticmethod
+    def start_of(moment: dt.datetime) -> dt.datetime:
+        """The start of the window ``moment`` falls in: windows of ``LOGIN_FAILURE_WINDOW_SECONDS``, from the epoch."""
+        seconds = settings.LOGIN_FAILURE_WINDOW_SECONDS
+        return dt.datetime.fromtimestamp(moment.timestamp() // seconds * seconds, tz=dt.UTC)
+
+    @property
+    def window_end(self) -> dt.datetime:
+        return self.window_start + dt.timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)

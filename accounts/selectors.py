@@ -1,8 +1,13 @@
-"""Reads of tokens; views never query ``ApiToken`` directly."""
+"""Reads of tokens and of failed sign-ins; views never query ``ApiToken`` directly."""
 
+import datetime as dt
+
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.db.models import Max, Sum
 from django.shortcuts import get_object_or_404
 
-from .models import ApiToken
+from .models import ApiToken, LoginFailureWindow
 
 
 def tokens_of(user):
@@ -13,3 +18,17 @@ def tokens_of(user):
 def token_get_for_user(user, pk: int) -> ApiToken:
     """One of ``user``'s own tokens, or 404 (another user's token is as good as absent)."""
     return get_object_or_404(ApiToken.objects.select_related("user"), pk=pk, user=user)
+
+
+def login_failures_from(address: str, now) -> int:
+    """Failed sign-ins from ``address`` in the current window, whatever usernames they claimed."""
+    total = LoginFailureWindow.objects.filter(address=address, window_start=LoginFailureWindow.start_of(now)).aggregate(
+        total=Sum("failures")
+    )["total"]
+    return total or 0
+
+
+def lockout_ends_at(username: str, address: str | None) -> dt.datetime | None:
+    """When django-axes lets ``username`` sign in from ``address`` again (its newest counted failure + the cool-off)."""
+    newest = AccessAttempt.objects.filter(username=username, ip_address=address).aggregate(newest=Max("attempt_time"))
+    return newest["newest"] + settings.AXES_COOLOFF_TIME if newest["newest"] else None

@@ -1,19 +1,22 @@
-"""Creating and revoking API tokens; each is an audit event in the same transaction."""
+"""Creating and revoking API tokens, setting a user's roles, counting failed sign-ins; each change is audited in its
+own transaction."""
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from audit.services import Target, record
+from audit.services import ANONYMOUS_PREFIX, Target, anonymous_actor, record
 from registry_portal.access import enforce
 
 from .access import token_revoke_refusal
-from .models import PREFIX_LENGTH, SECRET_PREFIX, ApiToken, hash_secret
+from .models import PREFIX_LENGTH, SECRET_PREFIX, ApiToken, LoginFailureWindow, hash_secret
 
 
 def _target(token: ApiToken) -> Target:
@@ -109,3 +112,85 @@ def user_roles_set(*, actor, user, roles, managed=None, via: str) -> tuple[set[s
                     data={"user": user.get_username(), "role": role, "via": via},
                 )
     return set(granted), set(revoked)
+
+
+# A window is counted this long after it closed: a failure stamped just before the end may still be committing.
+COUNT_GRACE = dt.timedelta(seconds=30)
+
+
+def _login_failure_window(claimed: str, address: str, now: dt.datetime) -> tuple[LoginFailureWindow, str]:
+    """The locked counter row of (claimed username, address, the window of ``now``), and the audit actor."""
+    actor = anonymous_actor(claimed)
+    window, _ = LoginFailureWindow.objects.select_for_update().get_or_create(
+        username=actor.removeprefix(ANONYMOUS_PREFIX), address=address, window_start=LoginFailureWindow.start_of(now)
+    )
+    return window, actor
+
+
+def _window_data(window: LoginFailureWindow) -> dict:
+    return {"ip": window.address, "window_start": window.window_start.isoformat()}
+
+
+def login_failure_note(*, claimed: str, address: str, now: dt.datetime | None = None) -> LoginFailureWindow:
+    """Count one failed sign-in claiming ``claimed`` from ``address``; only the window's first is an audit event
+    (``auth.login_failed``); ``login_failures_count`` writes the exact count once the window has closed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        window, actor = _login_failure_window(claimed, address, now)
+        if window.failures == 0:
+            record(
+                actor=actor,
+                action="auth.login_failed",
+                target=Target(type="user", id=window.username),
+                data=_window_data(window),
+            )
+        LoginFailureWindow.objects.filter(pk=window.pk).update(failures=F("failures") + 1)
+    window.refresh_from_db()
+    return window
+
+
+def login_lockout_note(*, claimed: str, address: str, failures: int | None, now: dt.datetime | None = None) -> None:
+    """django-axes locked (claimed username, address) out: ``auth.locked_out``, once per window however often the
+    locked-out client tries again."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        window, actor = _login_failure_window(claimed, address, now)
+        if window.locked_out_at is not None:
+            return
+        LoginFailureWindow.objects.filter(pk=window.pk).update(locked_out_at=now)
+        record(
+            actor=actor,
+            action="auth.locked_out",
+            target=Target(type="user", id=window.username),
+            data={**_window_data(window), "failures": failures},
+        )
+
+
+def login_failures_count(*, now: dt.datetime | None = None, batch: int = 500) -> int:
+    """One ``auth.login_failures`` event with the exact count for each window that has closed, then its row goes
+    (the audit log keeps it). Returns how many windows were counted; the beat task calls this every minute."""
+    now = now or timezone.now()
+    closed_before = now - COUNT_GRACE - dt.timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_SECONDS)
+    counted = 0
+    while True:
+        with transaction.atomic():
+            windows = list(
+                LoginFailureWindow.objects.select_for_update(skip_locked=True)
+                .filter(window_start__lte=closed_before)
+                .order_by("window_start", "pk")[:batch]
+            )
+            for window in windows:
+                record(
+                    actor=anonymous_actor(window.username),
+                    action="auth.login_failures",
+                    target=Target(type="user", id=window.username),
+                    data={
+                        **_window_data(window),
+                        "window_end": window.window_end.isoformat(),
+                        "failures": window.failures,
+                    },
+                )
+            LoginFailureWindow.objects.filter(pk__in=[window.pk for window in windows]).delete()
+        counted += len(windows)
+        if len(windows) < batch:
+            return counted

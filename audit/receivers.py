@@ -1,8 +1,7 @@
-"""Sign-ins and failed sign-ins, from Django's auth signals (connected in ``AuditConfig.ready``)."""
+"""Sign-ins, from Django's ``user_logged_in`` signal (connected in ``AuditConfig.ready``). Failed sign-ins are
+counted by ``accounts`` (``accounts.receivers``), which appends at most a few events per client and window."""
 
-from django.contrib.auth import get_user_model
-
-from .services import ANONYMOUS_PREFIX, Target, anonymous_actor, record
+from .services import Target, record
 
 
 def _client(request) -> dict:
@@ -11,14 +10,3 @@ def _client(request) -> dict:
 
 def record_login(sender, request, user, **kwargs):
     record(actor=user, action="auth.login", target=Target(type="user", id=user.get_username()), data=_client(request))
-
-
-def record_login_failed(sender, credentials, request=None, **kwargs):
-    claimed = str(credentials.get(get_user_model().USERNAME_FIELD, ""))
-    actor = anonymous_actor(claimed)
-    record(
-        actor=actor,
-        action="auth.login_failed",
-        target=Target(type="user", id=actor.removeprefix(ANONYMOUS_PREFIX)),
-        data=_client(request),
-    )

@@ -14,6 +14,8 @@ SYSTEM_WEBHOOK = "system:mlflow-webhook"
 # An operator at ``manage.py`` (e.g. ``api_token``): audited under this name, not one of the actors that
 # may act without a user (``SYSTEM_ACTORS``).
 SYSTEM_COMMAND_LINE = "system:command-line"
+# Sign-in through the identity provider sets the roles its groups claim maps (accounts.oidc); audited as this.
+SYSTEM_SSO = "system:sso"
 SYSTEM_ACTORS = (SYSTEM_SYNC, SYSTEM_WORKER, SYSTEM_WEBHOOK)
 
 

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "template_partials",
     # The API's docs page serves ninja's bundled Swagger UI files as static files (no CDN).
     "ninja",
+    # Sign-in lockout (the SSO slice: docs/security.md).
+    "axes",
     "audit",
     "accounts",
     "registry",
@@ -85,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a locked-out sign-in into the lockout page (the SSO slice: docs/security.md); last, as axes asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "registry_portal.urls"
@@ -128,7 +132,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "registry:model_list"
@@ -328,4 +335,104 @@ LOGGING = {
         # output of the page or command that queued it; a failing task raises there (CELERY_TASK_EAGER_PROPAGATES).
         **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),
     },
+}
+
+# --- Sign-in: single sign-on, local accounts, lockout (docs/security.md) ------------------
+# Single sign-on (OpenID Connect, mozilla-django-oidc) is on when OIDC_RP_CLIENT_ID is set; then the client secret
+# and the provider's endpoints must be set too. Password sign-in can be turned off (LOCAL_LOGIN_ENABLED=false).
+import datetime as _dt  # noqa: E402 - only this block needs it
+from urllib.parse import urlsplit as _urlsplit  # noqa: E402 - only this block needs it
+
+SSO_ROLES = ("reviewers", "ml-leads", "owners", "admin")  # what OIDC_GROUP_MAP may map to (registry_portal.roles)
+LOCAL_LOGIN_ENABLED = envbool("LOCAL_LOGIN_ENABLED", "true")
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "").strip()
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+
+
+def _oidc_endpoint(name: str, *, required: bool) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        if required:
+            raise ImproperlyConfigured(f"{name} must be set when single sign-on is on (OIDC_RP_CLIENT_ID is set)")
+        return ""
+    parts = _urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ImproperlyConfigured(f"{name} must be an http(s):// URL, got {value!r}")
+    return value
+
+
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "").strip()
+if OIDC_ENABLED and not OIDC_RP_CLIENT_SECRET:
+    raise ImproperlyConfigured("OIDC_RP_CLIENT_SECRET must be set when single sign-on is on (OIDC_RP_CLIENT_ID is set)")
+OIDC_OP_AUTHORIZATION_ENDPOINT = _oidc_endpoint("OIDC_OP_AUTHORIZATION_ENDPOINT", required=OIDC_ENABLED)
+OIDC_OP_TOKEN_ENDPOINT = _oidc_endpoint("OIDC_OP_TOKEN_ENDPOINT", required=OIDC_ENABLED)
+OIDC_OP_USER_ENDPOINT = _oidc_endpoint("OIDC_OP_USER_ENDPOINT", required=OIDC_ENABLED)
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256").strip()
+if OIDC_RP_SIGN_ALGO not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512"):
+    raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO must be a JWS algorithm such as RS256, got {OIDC_RP_SIGN_ALGO!r}")
+# RS*/ES* ID tokens are checked against the provider's published keys; HS* against the client secret.
+OIDC_OP_JWKS_ENDPOINT = _oidc_endpoint("OIDC_OP_JWKS_ENDPOINT", required=OIDC_ENABLED and OIDC_RP_SIGN_ALGO[:2] != "HS")
+# Where "Sign out" sends a user who signed in through the provider (RP-initiated logout); empty: the portal only.
+OIDC_OP_LOGOUT_ENDPOINT = _oidc_endpoint("OIDC_OP_LOGOUT_ENDPOINT", required=False)
+OIDC_RP_SCOPES = " ".join(os.environ.get("OIDC_RP_SCOPES", "openid email profile").split())
+if OIDC_ENABLED and "openid" not in OIDC_RP_SCOPES.split():
+    raise ImproperlyConfigured(f"OIDC_RP_SCOPES must include openid, got {OIDC_RP_SCOPES!r}")
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "").strip() or "single sign-on"
+# The claim the portal username comes from (then email, then sub); the claim listing the user's IdP groups.
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "").strip() or "preferred_username"
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "").strip() or "groups"
+try:
+    OIDC_GROUP_MAP = json.loads(os.environ.get("OIDC_GROUP_MAP", "").strip() or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured(f"OIDC_GROUP_MAP must be a JSON object: {exc}") from None
+if not isinstance(OIDC_GROUP_MAP, dict) or not all(
+    isinstance(group, str) and group.strip() and role in SSO_ROLES for group, role in OIDC_GROUP_MAP.items()
+):
+    raise ImproperlyConfigured(
+        f"OIDC_GROUP_MAP must map IdP group names to one of {', '.join(SSO_ROLES)}, "
+        f"got {os.environ.get('OIDC_GROUP_MAP')!r}"
+    )
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT_SECONDS", "10")
+OIDC_VERIFY_SSL = envbool("OIDC_VERIFY_SSL", "true")
+# Pick the provider's signing key by the ID token's "kid"; false for a provider with one key whose tokens name none.
+OIDC_VERIFY_KID = envbool("OIDC_VERIFY_KID", "true")
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True  # the id_token_hint of the provider's end-session request
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
+OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.provider_logout_url"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+if not (LOCAL_LOGIN_ENABLED or OIDC_ENABLED):
+    raise ImproperlyConfigured(
+        "LOCAL_LOGIN_ENABLED=false needs single sign-on (OIDC_RP_CLIENT_ID): nobody could sign in"
+    )
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username + address before any other backend checks a password.
+    "accounts.backends.LockoutBackend",
+    *(["django.contrib.auth.backends.ModelBackend"] if LOCAL_LOGIN_ENABLED else []),
+    *(["accounts.oidc.PortalOIDCBackend"] if OIDC_ENABLED else []),
+]
+# django-axes: AXES_FAILURE_LIMIT failed sign-ins of one username from one address lock that pair out for
+# AXES_COOLOFF_MINUTES (counted from the lockout; trying again does not extend it); a success resets the count.
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = _dt.timedelta(minutes=envint("AXES_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit log (auth.login)
+AXES_VERBOSE = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+# The client address, read as the rest of the portal reads it (REMOTE_ADDR); behind a proxy that does not set
+# REMOTE_ADDR itself, point this at a function of the request that reads the header your proxy sets.
+AXES_CLIENT_IP_CALLABLE = os.environ.get("AXES_CLIENT_IP_CALLABLE", "").strip() or "accounts.auth.client_ip"
+# Failed sign-ins are counted per (claimed username, address) in windows of this many seconds: the first failure
+# of a window and the window's count are audit events, never each guess. Past LOGIN_ADDRESS_FAILURE_LIMIT failures
+# in a window (any usernames), an address is refused until the window ends: guessing across usernames is bounded.
+LOGIN_FAILURE_WINDOW_SECONDS = envint("LOGIN_FAILURE_WINDOW_SECONDS", "900", minimum=60)
+LOGIN_ADDRESS_FAILURE_LIMIT = envint("LOGIN_ADDRESS_FAILURE_LIMIT", "50")
+# Writes the count of each window that has closed (auth.login_failures).
+CELERY_BEAT_SCHEDULE["count-login-failures"] = {
+    "task": "accounts.tasks.count_login_failures",
+    "schedule": 60.0,
+    "options": {"expires": 54},
 }
