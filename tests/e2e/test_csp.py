@@ -60,3 +60,14 @@ def test_api_docs_admin_and_login_run_under_the_policy(portal, admin_user, owner
     anonymous.get_by_label("Username").wait_for()
     assert under_policy(anonymous, "/no-such-page/").status == 404
     # the portal fixture's teardown fails the test on any violation these pages reported
+
+
+def test_the_stage_history_is_laid_out_by_the_static_script(portal, owner, seeded):
+    page = portal.page_for(owner)
+    page.goto(f"/models/{seeded.name}/")
+    bars = page.locator(".timeline .bar")
+    bars.first.wait_for()
+    placed = bars.evaluate_all("els => els.map(el => [el.dataset.left, el.style.left, el.style.width, el.style.top])")
+    assert placed and all(left is not None and style_left == f"{float(left):g}%" for left, style_left, *_ in placed)
+    assert all(width.endswith("%") and top.endswith("rem") for *_, width, top in placed), placed
+    assert page.locator(".timeline .track").first.evaluate("el => el.style.height").endswith("rem")
