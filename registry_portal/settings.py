@@ -127,6 +127,8 @@ CONTENT_SECURITY_POLICY = {
         "object-src": [NONE],
     },
 }
+# --- end of security ----------------------------------------------------------------------
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 

@@ -30,7 +30,9 @@ SHOWN = (
 
 def run(args: list[str], tmp_path, **env) -> subprocess.CompletedProcess:
     """A fresh Python process on ``registry_portal.settings`` (not the test run's), with only ``env`` set on top."""
+    # DJANGO_ALLOW_ASYNC_UNSAFE: set by the browser journeys' fixture for this process, never in a deployment.
     dropped = {*TEST_ENVIRONMENT, "DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECURE_PROXY_SSL_HEADER"}
+    dropped |= {"DJANGO_ALLOW_ASYNC_UNSAFE"}
     environment = {k: v for k, v in os.environ.items() if k not in dropped}
     environment |= {"DJANGO_SETTINGS_MODULE": "registry_portal.settings", "PORTAL_VAR_DIR": str(tmp_path), **env}
     return subprocess.run(
