@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -217,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         "MLFLOW_TRACKING_URI": f"sqlite:///{var / 'mlflow-unused.db'}",  # reads never call MLflow
         "PORTAL_VAR_DIR": str(var),
         "DEBUG": "false",
-        "SECRET_KEY": "api-bench-not-secret",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        # Plain HTTP on 127.0.0.1: no HTTPS redirect, cookies sent without TLS (docs/security.md).
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
         "CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
         "CELERY_BROKER_URL": "",

@@ -40,6 +40,7 @@ import math
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -238,6 +239,11 @@ def run(args, processes: Processes) -> int:
         # Production settings (DEBUG off): the manifest static storage needs collectstatic, into the bench's own dir.
         "PORTAL_VAR_DIR": str(WORK / "var"),
         "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        # Plain HTTP on 127.0.0.1: no HTTPS redirect, cookies sent without TLS (docs/security.md).
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
     }
     os.environ.update(env)
     fresh_database(args.database_url)

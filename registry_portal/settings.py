@@ -7,9 +7,16 @@ an ``ImproperlyConfigured`` naming the variable, so a typo never runs silently.
 
 import json
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,12 +53,82 @@ def envurl(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
     return value
 
 
+def envchoice(name: str, default: str, *, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip() or default
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
 DEBUG = envbool("DEBUG", "false")
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and os.environ.get("PORTAL_REQUIRE_SECRET_KEY"):
-        raise ImproperlyConfigured("SECRET_KEY must be set")
-    SECRET_KEY = "insecure-dev-key-change-me"  # noqa: S105 - dev default, see README
+
+# --- Security: secret key, HTTPS, cookies, Content-Security-Policy (docs/security.md) -------
+# Off DEBUG, a missing or guessable key stops start-up: sessions, CSRF tokens and password resets are signed with it.
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
+if not DEBUG and not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off "
+        '(e.g. python -c "import secrets; print(secrets.token_urlsafe(50))"), or set DEBUG=true for development'
+    )
+if not DEBUG and (
+    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith((SECRET_KEY_INSECURE_PREFIX, "insecure-dev-key"))
+):
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is too weak for DEBUG off: it needs at least {SECRET_KEY_MIN_LENGTH} characters, "
+        f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones, and must not be a development placeholder"
+    )
+SECRET_KEY = SECRET_KEY or "insecure-dev-key-change-me"  # noqa: S105 - DEBUG only, refused above otherwise
+# Behind TLS by default once DEBUG is off; the demo (DEBUG=true) stays on plain http://127.0.0.1.
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", str(not DEBUG))
+# Probes and the metrics scraper talk plain HTTP inside the network (regexes on the path without its leading slash).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600), minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", str(not DEBUG))
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", str(not DEBUG))
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", str(not DEBUG))
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", str(not DEBUG))
+SESSION_COOKIE_HTTPONLY = True
+# Lax, not Strict: the sign-in provider's redirect back to us is a cross-site top-level GET that must carry it.
+SESSION_COOKIE_SAMESITE = envchoice("SESSION_COOKIE_SAMESITE", "Lax", choices=("Lax", "Strict"))
+CSRF_COOKIE_SAMESITE = SESSION_COOKIE_SAMESITE
+# The header a TLS-terminating proxy sets (X-Forwarded-Proto: https); only trust it when that proxy always sets it.
+_proxy_ssl_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header and not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_ssl_header):
+    raise ImproperlyConfigured(
+        f"SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto; got {_proxy_ssl_header!r}"
+    )
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+SECURE_REFERRER_POLICY = envchoice(
+    "SECURE_REFERRER_POLICY",
+    "same-origin",
+    choices=("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"),
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# No inline script or style anywhere (templates/ is checked by tests/test_csp.py); htmx runs from static files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # Card images: our origin and data: only (cards/render.py removes the rest before the browser sees it).
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    },
+}
+# --- end of security ----------------------------------------------------------------------
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
@@ -64,6 +141,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "csp",  # Content-Security-Policy: its checks catch settings in the pre-4.0 format
     "template_partials",
     # The API's docs page serves ninja's bundled Swagger UI files as static files (no CDN).
     "ninja",
@@ -79,6 +157,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # the CONTENT_SECURITY_POLICY header on every response
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -71,6 +71,8 @@ def dangerous_constructs(html: str) -> list[str]:
     collector.feed(html)
     found = []
     for tag, attrs in collector.elements:
+        if (tag, attrs) == ("span", {"class": "image-removed"}):  # the renderer's note for a removed image
+            continue
         if tag not in SAFE_TAGS:
             found.append(f"<{tag}>")
         for name, value in attrs.items():
@@ -79,7 +81,8 @@ def dangerous_constructs(html: str) -> list[str]:
             if name in ("href", "src"):
                 url = "".join((value or "").split()).lower()
                 scheme = url.split(":", 1)[0] if ":" in url.split("/", 1)[0] else ""
-                if scheme not in ("", "http", "https", "mailto"):
+                inline_image = tag == "img" and re.fullmatch(r"data:image/(png|gif|jpeg|webp);base64,[\w+/=]*", url)
+                if scheme not in ("", "http", "https", "mailto") and not inline_image:
                     found.append(f"<{tag} {name}={value!r}>")
         if tag == "a" and attrs.get("rel") != "noopener noreferrer":
             found.append("<a> without rel=noopener noreferrer")
@@ -125,7 +128,7 @@ def test_markdown_features_survive_sanitizing():
             "# Title\n\n| metric | value |\n|:--|--:|\n| accuracy | 0.81 |\n\n"
             "1. one\n2. two\n\n- a\n- b\n\n**bold** _em_ `code`\n\n"
             '[paper](https://example.com/paper "Paper") [mail](mailto:ml@example.com) [relative](/cards/)\n\n'
-            "![chart](https://example.com/chart.png)"
+            "![chart](/static/chart.png)"
         )
     )
 
@@ -136,7 +139,7 @@ def test_markdown_features_survive_sanitizing():
     assert '<a href="https://example.com/paper" title="Paper" rel="noopener noreferrer">paper</a>' in html
     assert 'href="mailto:ml@example.com"' in html
     assert 'href="/cards/"' in html
-    assert '<img alt="chart" src="https://example.com/chart.png">' in html
+    assert '<img alt="chart" src="/static/chart.png">' in html
 
 
 def test_values_from_mlflow_are_quoted_into_markdown():

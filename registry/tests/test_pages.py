@@ -282,7 +282,10 @@ def test_model_page_shows_model_versions_chart_and_history(client_in, churn):
     assert chart.count("<circle") == 3  # v4 has no run, so no accuracy
     assert 'class="point production"' in chart
     history = html.split('id="history"', 1)[1]
-    bars = re.findall(r'<a class="bar (\w+)[^"]*" style="[^"]*"\s+href="/models/Churn/versions/(\d)/"', history)
+    bars = re.findall(
+        r'<a class="bar (\w+)[^"]*" data-left="[^"]*" data-width="[^"]*" data-row="\d+"\s+href="/models/Churn/versions/(\d)/"',
+        history,
+    )
     assert bars == [("production", "1"), ("production", "2"), ("staging", "3")]
     table = history.split("<tbody>", 1)[1]
     assert re.search(r"v1</a></td>\s*<td><time[^>]*>2025-01-02 00:00</time></td>\s*<td><time[^>]*>2025-01-04", table)

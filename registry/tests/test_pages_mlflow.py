@@ -49,7 +49,10 @@ def test_pages_render_what_mlflow_holds(client_in, synced):
     order = re.findall(r">v(\d+)</a></th>", model_page.split('id="versions"', 1)[1])
     assert order == [str(v3), str(v2), str(v1)]  # lowest log_loss first
     history = model_page.split('id="history"', 1)[1]
-    bars = re.findall(r'<a class="bar (\w+)[^"]*" style="[^"]*"\s+href="/models/Churn/versions/(\d)/"', history)
+    bars = re.findall(
+        r'<a class="bar (\w+)[^"]*" data-left="[^"]*" data-width="[^"]*" data-row="\d+"\s+href="/models/Churn/versions/(\d)/"',
+        history,
+    )
     assert bars == [("production", str(v1)), ("production", str(v2)), ("staging", str(v3)), ("alias", str(v2))]
 
     review = client_in.get(f"/models/Churn/versions/{v3}/").content.decode()

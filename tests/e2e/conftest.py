@@ -6,6 +6,7 @@ Each test gets a fresh database (``live_server`` is transactional) and seeds MLf
 named uniquely, so tests never see each other's rows even though they share one MLflow server.
 """
 
+import contextlib
 import os
 import re
 import uuid
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings as django_settings
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,6 +36,19 @@ LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # How long the browser waits for what a worker or htmx will show (checks, applies, publications).
 WAIT_MS = 60_000
+# Every page a journey opens reports what its Content-Security-Policy blocked (an inline script or style, an eval,
+# an image from elsewhere) to the test, through a binding that outlives navigations; the test fails on any.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__reportCspViolation({
+    page: document.location.href,
+    directive: event.effectiveDirective,
+    blocked: event.blockedURI,
+    source: `${event.sourceFile}:${event.lineNumber}`,
+    sample: event.sample,
+  });
+});
+"""
 
 
 def pytest_addoption(parser):
@@ -80,6 +95,7 @@ class Portal:
     browser: object
     screenshots: bool
     contexts: list = field(default_factory=list)
+    csp_violations: list = field(default_factory=list)
 
     @property
     def mlflow(self):
@@ -89,6 +105,7 @@ class Portal:
         """A fresh browser context (its own cookie jar), signed in as ``user`` through its session cookie."""
         context = self.browser.new_context(base_url=self.url, viewport=viewport, accept_downloads=True)
         context.set_default_timeout(15_000)
+        watch_csp_violations(context, self.csp_violations)
         self.contexts.append(context)
         if user is not None:
             from django.test import Client
@@ -125,7 +142,23 @@ class Portal:
 
     def close(self):
         for context in self.contexts:
+            for page in context.pages:
+                with contextlib.suppress(PlaywrightError):  # a page mid-navigation has nothing left to report
+                    page.evaluate("() => null")  # a round trip, so reports still in flight reach csp_violations
             context.close()
+
+
+def watch_csp_violations(context, violations: list) -> None:
+    """Collect every Content-Security-Policy violation in ``context``'s pages into ``violations``."""
+    context.expose_binding("__reportCspViolation", lambda source, report: violations.append(report))
+    context.add_init_script(CSP_LISTENER)
+
+
+def describe_csp_violations(violations: list[dict]) -> str:
+    return "\n".join(
+        f"  {v['page']}: {v['directive']} blocked {v['blocked'] or '?'} at {v['source']} {v['sample']!r}"
+        for v in violations
+    )
 
 
 @pytest.fixture
@@ -148,6 +181,9 @@ def portal(request, browser, mlflow_remote, live_worker, live_server, shared_mem
     )
     yield portal
     portal.close()
+    assert not portal.csp_violations, "the Content-Security-Policy blocked something:\n" + describe_csp_violations(
+        portal.csp_violations
+    )
 
 
 def training_frame(seed: int):
@@ -227,7 +263,8 @@ def file_request_in_browser(page, model_name: str, number: int, to_stage: str, j
 
 def axe_violations(page, *, impacts=("serious", "critical")) -> list[dict]:
     """axe-core's violations of the given impacts on the page as it is now."""
-    page.add_script_tag(path=str(AXE_JS))
+    # Evaluated, not added as a <script>: an inline script is what the Content-Security-Policy forbids.
+    page.evaluate(AXE_JS.read_text())
     results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [v for v in results["violations"] if v.get("impact") in impacts]
 
