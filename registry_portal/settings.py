@@ -345,8 +345,9 @@ DJANGO_GUID = {
     "EXPOSE_HEADER": True,
     "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
 }
+# One JSON object per line for log shippers; text (the demo, DEBUG on) for people reading a terminal.
 LOG_FORMATS = ("text", "json")
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
 if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT must be text or json; got {os.environ['LOG_FORMAT']!r}")
 

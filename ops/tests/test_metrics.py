@@ -136,7 +136,7 @@ def test_gauges_are_read_from_the_database_at_scrape_time(client, db, token, own
 
 
 def test_the_gauges_cost_a_few_queries(client, db, token, django_assert_max_num_queries):
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(4):
         scrape(client, **token)
 
 

@@ -103,14 +103,20 @@ def test_a_queued_task_logs_with_the_id_of_the_request_that_queued_it(live_worke
     assert in_task and {request_id for _, request_id in in_task} == {given}
 
 
+def _env(**variables) -> dict:
+    env = {key: value for key, value in os.environ.items() if key not in ("LOG_FORMAT", "DEBUG")}
+    return {**env, "DJANGO_SETTINGS_MODULE": "registry_portal.settings", **variables}
+
+
 def test_json_logs_carry_the_request_id():
+    """JSON is the default with DEBUG off (production); text with DEBUG on (the demo)."""
     code = (
         "import django, logging; django.setup(); from django_guid import set_guid; "
         "set_guid('0123456789abcdef0123456789abcdef'); logging.getLogger('portal.test').warning('hello %s', 'there')"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "registry_portal.settings", "LOG_FORMAT": "json"},
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -130,7 +136,7 @@ def test_text_logs_carry_the_request_id():
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "registry_portal.settings", "LOG_FORMAT": "text"},
+        env=_env(DEBUG="true"),
         capture_output=True,
         text=True,
         timeout=60,
