@@ -336,6 +336,9 @@ if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
     raise ImproperlyConfigured(
         f"PROMETHEUS_MULTIPROC_DIR must be an existing directory; got {PROMETHEUS_MULTIPROC_DIR!r}"
     )
+# Probes and scrapes come over plain HTTP from inside the deployment: never redirect them to https (in case
+# SECURE_SSL_REDIRECT is on).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Request ids (django-guid): an incoming X-Request-ID is kept only when it is a UUID, else replaced; the response
 # carries it, and so do the records of every task the request queues (message headers, or in-process).
 DJANGO_GUID = {

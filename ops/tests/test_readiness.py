@@ -162,3 +162,11 @@ def test_a_failing_check_shows_its_error_class_not_its_message(settings):
 def test_probes_need_no_login_and_take_no_post(client, db):
     assert client.post("/healthz").status_code == 405
     assert client.post("/readyz").status_code == 405
+
+
+def test_probes_are_not_redirected_to_https(client, transactional_db, settings, mlflow_store):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code in (200, 503)
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/admin/").status_code == 301
