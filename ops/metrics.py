@@ -46,7 +46,8 @@ class RequestMetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        view = (match.view_name or match._func_path) if match else "<unresolved>"
+        # view_name: the URL's namespaced name, or the view's dotted path when it has none.
+        view = match.view_name if match else "<unresolved>"
         REQUEST_LATENCY.labels(view=view, method=_method(request.method), status=str(response.status_code)).observe(
             time.perf_counter() - started
         )

@@ -1,5 +1,7 @@
 """/metrics: who may read it, and that what it shows moves with what happens."""
 
+import ipaddress
+import os
 import re
 import subprocess
 import sys
@@ -58,7 +60,6 @@ def test_the_token_opens_metrics(client, db, token):
 
 
 def test_an_allowed_network_opens_metrics(client, db, settings):
-    import ipaddress
 
     settings.METRICS_TOKEN = ""
     settings.METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128")]
@@ -86,7 +87,7 @@ def test_bad_settings_stop_start_up(variable, value, message):
             "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
             "'registry_portal.settings'); django.setup()",
         ],
-        env={**__import__("os").environ, variable: value},
+        env={**os.environ, variable: value},
         capture_output=True,
         text=True,
         timeout=60,
