@@ -104,9 +104,9 @@ def _short(message: str, limit: int = 1000) -> str:
 class RegistryClient:
     """A thin, call-counting wrapper around ``MlflowClient`` for one unit of work."""
 
-    def __init__(self, tracking_uri: str | None = None):
+    def __init__(self, tracking_uri: str | None = None, *, timeout: int | None = None):
         self.tracking_uri = tracking_uri or settings.MLFLOW_TRACKING_URI
-        self.timeout = settings.MLFLOW_HTTP_REQUEST_TIMEOUT
+        self.timeout = timeout or settings.MLFLOW_HTTP_REQUEST_TIMEOUT
         self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.calls = 0
         self._lock = threading.Lock()
@@ -157,6 +157,14 @@ class RegistryClient:
                 return
 
     # ---- reads ------------------------------------------------------------------------
+    def ping(self) -> None:
+        """The cheapest registry read (one model at most): raises ``MlflowError`` when MLflow cannot answer it.
+        ``/readyz`` asks it through a client made with a short ``timeout``."""
+        if self._rest:
+            self._rest_call(mlflow_rest.search_registered_models, max_results=1)
+        else:
+            self._call("search_registered_models", max_results=1)
+
     def search_models(self) -> list[ModelData]:
         """Every registered model (MLflow's own list: prompts are not in it)."""
         if self._rest:

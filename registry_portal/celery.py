@@ -1,10 +1,28 @@
 import os
 
-from celery import Celery
+from celery import Celery, Task
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_portal.settings")
 
-app = Celery("registry_portal")
+
+class PortalTask(Task):
+    def apply(self, *args, headers=None, **options):
+        """In-process runs carry the request id in and give it back after (ops/logs.py says why): a queued task's
+        records carry the id of the request that queued it either way."""
+        from django_guid import get_guid, set_guid
+        from django_guid.config import settings as guid_settings
+
+        request_id = get_guid()
+        if request_id:
+            headers = {guid_settings.guid_header_name: request_id, **(headers or {})}
+        try:
+            return super().apply(*args, headers=headers, **options)
+        finally:
+            if request_id:
+                set_guid(request_id)
+
+
+app = Celery("registry_portal", task_cls=PortalTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

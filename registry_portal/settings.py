@@ -5,6 +5,7 @@ Defaults are the embedded single-machine setup (SQLite, a local MLflow store und
 an ``ImproperlyConfigured`` naming the variable, so a typo never runs silently.
 """
 
+import ipaddress
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from django.core.checks.security.base import (
     SECRET_KEY_MIN_UNIQUE_CHARACTERS,
 )
 from django.core.exceptions import ImproperlyConfigured
+from django_guid.integrations import CeleryIntegration
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
@@ -153,9 +155,15 @@ INSTALLED_APPS = [
     "cards",
     "approvals",
     "notifications",
+    # Operations (docs/operations.md): request ids, then probes and metrics; ops after django_guid (ops/logs.py).
+    "django_guid",
+    "ops",
 ]
 
 MIDDLEWARE = [
+    # Operations: the request id first (every later record carries it), then the latency of all the rest.
+    "django_guid.middleware.guid_middleware",
+    "ops.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # the CONTENT_SECURITY_POLICY header on every response
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -398,6 +406,52 @@ CELERY_BEAT_SCHEDULE["publish-audit-tree-head"] = {
     "options": {"expires": max(AUDIT_TREE_HEAD_INTERVAL_SECONDS * 0.9, 1)},
 }
 
+# --- Operations: health, metrics, logs (docs/operations.md) ------------------------------------
+# /readyz: each check's time limit, and how old the last successful whole-registry sync and the worker heartbeat
+# may be. The heartbeat task is beat-scheduled every HEARTBEAT_INTERVAL_SECONDS.
+READY_CHECK_TIMEOUT_SECONDS = envint("READY_CHECK_TIMEOUT_SECONDS", "3")
+READY_MAX_SYNC_AGE_SECONDS = envint("READY_MAX_SYNC_AGE_SECONDS", str(GATE_MAX_MIRROR_AGE_SECONDS))
+HEARTBEAT_INTERVAL_SECONDS = envint("HEARTBEAT_INTERVAL_SECONDS", "30")
+HEARTBEAT_MAX_AGE_SECONDS = envint("HEARTBEAT_MAX_AGE_SECONDS", str(3 * HEARTBEAT_INTERVAL_SECONDS))
+CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {
+    "task": "ops.tasks.heartbeat",
+    "schedule": float(HEARTBEAT_INTERVAL_SECONDS),
+    "options": {"expires": max(HEARTBEAT_INTERVAL_SECONDS * 0.9, 1)},
+}
+# /metrics answers a bearer token or an address in one of these networks; with neither it answers 404.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "").strip()
+METRICS_ALLOWED_NETWORKS = []
+for _network in filter(None, (n.strip() for n in os.environ.get("METRICS_ALLOWED_NETWORKS", "").split(","))):
+    try:
+        METRICS_ALLOWED_NETWORKS.append(ipaddress.ip_network(_network, strict=False))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS must be comma-separated CIDRs (10.0.0.0/8,::1/128); got {_network!r}"
+        ) from None
+# prometheus-client's own variable: each process writes its counters there and a scrape adds them up. Set it
+# for every web and worker process, to a directory they share, emptied before they start.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+if PROMETHEUS_MULTIPROC_DIR and not Path(PROMETHEUS_MULTIPROC_DIR).is_dir():
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR must be an existing directory; got {PROMETHEUS_MULTIPROC_DIR!r}"
+    )
+# Probes and scrapes come over plain HTTP from inside the deployment: SECURE_REDIRECT_EXEMPT (security block above)
+# never redirects them to https.
+# Request ids (django-guid): an incoming X-Request-ID is kept only when it is a UUID, else replaced; the response
+# carries it, and so do the records of every task the request queues (message headers, or in-process).
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": True,
+    "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
+}
+# One JSON object per line for log shippers; text (the demo, DEBUG on) for people reading a terminal.
+LOG_FORMATS = ("text", "json")
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json; got {os.environ['LOG_FORMAT']!r}")
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").strip().upper()
 if LOG_LEVEL not in LOG_LEVELS:
@@ -405,11 +459,32 @@ if LOG_LEVEL not in LOG_LEVELS:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"},
+        "celery_tracing": {"()": "django_guid.integrations.celery.log_filters.CeleryTracing"},
+    },
+    "formatters": {
+        "text": {"format": "%(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(celery_parent_id)s "
+            "%(celery_current_id)s %(process)d",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id", "celery_tracing"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "alembic": {"level": "WARNING"},
         "mlflow": {"level": "WARNING"},
+        # django-guid says at INFO, for each request and task, whether it found or made up an id.
+        "django_guid": {"level": "WARNING"},
         # Tasks run in-process (no broker): a "Task ... succeeded" line per task would only interleave with the
         # output of the page or command that queued it; a failing task raises there (CELERY_TASK_EAGER_PROPAGATES).
         **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),

@@ -18,5 +18,7 @@ urlpatterns = [
     path("approvals/", include("approvals.urls")),
     path("notifications/", include("notifications.urls")),
     path("hooks/mlflow", mlflow_hook, name="mlflow_hook"),
+    # Operations: /healthz, /readyz, /metrics (docs/operations.md).
+    path("", include("ops.urls")),
     path("", include("registry.urls")),
 ]
