@@ -62,6 +62,7 @@ def stage_of(version: int) -> str:
 
 def _django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_portal.settings")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
     import django
 
     django.setup()

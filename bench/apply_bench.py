@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import statistics
@@ -103,6 +104,7 @@ def main() -> None:
         redis.Redis.from_url(args.broker_url).flushdb()
         env = {
             "DJANGO_SETTINGS_MODULE": "registry_portal.settings",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),  # DEBUG is off: a key it accepts
             "DATABASE_URL": args.database_url,
             "CELERY_BROKER_URL": args.broker_url,
             "MLFLOW_TRACKING_URI": server.url,

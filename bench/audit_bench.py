@@ -11,6 +11,7 @@ The audit tables of the bench database are wiped first.
 
 import argparse
 import os
+import secrets
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_portal.settings")
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
 
 import django  # noqa: E402
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -177,6 +178,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     os.environ["DJANGO_SETTINGS_MODULE"] = "registry_portal.settings"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
     os.environ["DATABASE_URL"] = args.database_url
     os.environ["CELERY_BROKER_URL"] = ""  # (c) runs the task body in-process
     os.environ.setdefault("LOG_LEVEL", "WARNING")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -43,6 +44,7 @@ def main() -> int:
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_portal.settings")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("AUDIT_SIGNING_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
     import django

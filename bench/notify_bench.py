@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,7 @@ def main() -> int:
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_portal.settings")
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import statistics
 import sys
 import time
@@ -76,6 +77,7 @@ def main(argv=None) -> int:
     server.start(timeout=120)
     try:
         os.environ["DJANGO_SETTINGS_MODULE"] = "registry_portal.settings"
+        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
         from mlflow import MlflowClient
 
         from registry import mlflow_client, mlflow_rest  # noqa: F401 - imported before anything is timed

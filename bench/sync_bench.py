@@ -29,6 +29,7 @@ import io
 import json
 import os
 import pstats
+import secrets
 import sys
 import time
 import warnings
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_bench(url: str, args) -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "registry_portal.settings"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
     os.environ["MLFLOW_TRACKING_URI"] = url
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("LOG_LEVEL", "WARNING")

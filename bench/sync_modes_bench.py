@@ -34,6 +34,7 @@ import argparse
 import inspect
 import json
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -162,6 +163,7 @@ CHANGED = {"name": "bench-001", "version": "2", "stage_after": "Staging", "tag":
 
 def run_bench(url: str, args) -> int:
     os.environ["DJANGO_SETTINGS_MODULE"] = "registry_portal.settings"
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
     os.environ["MLFLOW_TRACKING_URI"] = url
     os.environ["DATABASE_URL"] = args.database_url
     os.environ.setdefault("LOG_LEVEL", "WARNING")
