@@ -528,6 +528,16 @@ if OIDC_RP_SIGN_ALGO not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512
 OIDC_OP_JWKS_ENDPOINT = _oidc_endpoint("OIDC_OP_JWKS_ENDPOINT", required=OIDC_ENABLED and OIDC_RP_SIGN_ALGO[:2] != "HS")
 # Where "Sign out" sends a user who signed in through the provider (RP-initiated logout); empty: the portal only.
 OIDC_OP_LOGOUT_ENDPOINT = _oidc_endpoint("OIDC_OP_LOGOUT_ENDPOINT", required=False)
+
+
+def sso_form_action(logout_endpoint: str) -> list[str]:
+    """The CSP form-action sources: sign-out POSTs to the portal, which redirects to the provider's end-session
+    page, and browsers hold a form's redirects to form-action too."""
+    parts = _urlsplit(logout_endpoint)
+    return [SELF, f"{parts.scheme}://{parts.netloc}"] if logout_endpoint else [SELF]
+
+
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = sso_form_action(OIDC_OP_LOGOUT_ENDPOINT)
 OIDC_RP_SCOPES = " ".join(os.environ.get("OIDC_RP_SCOPES", "openid email profile").split())
 if OIDC_ENABLED and "openid" not in OIDC_RP_SCOPES.split():
     raise ImproperlyConfigured(f"OIDC_RP_SCOPES must include openid, got {OIDC_RP_SCOPES!r}")

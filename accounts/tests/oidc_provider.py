@@ -54,6 +54,14 @@ class Provider:
         }
         for name, value in values.items():
             setattr(settings, name, value)
+        from registry_portal.settings import sso_form_action
+
+        policy = {
+            **settings.CONTENT_SECURITY_POLICY,
+            "DIRECTIVES": dict(settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]),
+        }
+        policy["DIRECTIVES"]["form-action"] = sso_form_action(values["OIDC_OP_LOGOUT_ENDPOINT"])
+        settings.CONTENT_SECURITY_POLICY = policy
         settings.AUTHENTICATION_BACKENDS = [
             "accounts.backends.LockoutBackend",
             *(["django.contrib.auth.backends.ModelBackend"] if values["LOCAL_LOGIN_ENABLED"] else []),
