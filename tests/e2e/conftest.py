@@ -276,7 +276,7 @@ def prod_local_worker_log(stack: ProdLocalStack):
 
 
 @pytest.fixture
-def portal(request, browser, mlflow_remote, transactional_db, mail_dir, settings):
+def portal(request, browser, mlflow_remote, transactional_db, settings):
     # mlflow_remote comes before live_worker: the worker subprocess takes its MLFLOW_TRACKING_URI. transactional_db
     # is named here, not asked for below: the personas' ``db`` must know the test commits (the servers see it).
     if E2E_STACK == "prod-local":
@@ -294,6 +294,7 @@ def portal(request, browser, mlflow_remote, transactional_db, mail_dir, settings
         reset_producers(app)
         request.addfinalizer(lambda: (app.conf.update(saved), reset_producers(app)))
     elif E2E_STACK == "live-server":
+        mail_dir = request.getfixturevalue("mail_dir")
         worker = request.getfixturevalue("live_worker")
         url = request.getfixturevalue("live_server").url
         request.getfixturevalue("shared_memory_db_waits")
