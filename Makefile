@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test lint format install install-dev serve screenshots bench clean
+.PHONY: demo test lint format install install-dev serve screenshots bench clean prod-local
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: install
 	DEBUG=true PORTAL_URL=http://$(HOST):$(PORT) $(PY) manage.py seed_demo_requests
 	@echo "Registry Portal: http://$(HOST):$(PORT)/  (logins printed above by seed_demo)"
 	DEBUG=true PORTAL_URL=http://$(HOST):$(PORT) $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Production-like on this machine: gunicorn + a Celery worker + beat on local PostgreSQL and Redis, DEBUG off
+# (scripts/prod-local, docs/deploy.md). PROD_LOCAL_ARGS: e.g. --web-workers 4.
+prod-local: install
+	$(PY) scripts/prod-local --host $(HOST) --port $(PORT) $(PROD_LOCAL_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -257,6 +257,11 @@ EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 # Links in notification emails (requests to review, unapproved transitions) start with this.
 PORTAL_URL = envurl("PORTAL_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
 
+# --- deployment (docs/deploy.md, .env.example, scripts/prod-local) ----------------------------
+# Where EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend writes what is sent (one file per
+# connection): the browser suite reads the mails of the prod-local stack from there.
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", "").strip() or str(VAR_DIR / "mail")
+
 # --- API v1 (docs/api.md) -----------------------------------------------------------------
 # Failed bearer-token attempts allowed per client address and minute; the next ones answer 429.
 API_TOKEN_FAILURES_PER_MINUTE = envint("API_TOKEN_FAILURES_PER_MINUTE", "20")

@@ -1,14 +1,22 @@
 """Browser journeys: real Chromium (Debian's, never a downloaded one) driving the portal on pytest-django's
 ``live_server``, with a real Celery worker on Redis, the test database (PostgreSQL in CI) and a real
-``mlflow server`` shared by the session.
+``mlflow server`` shared by the session. With ``PORTAL_E2E_STACK=prod-local`` the journeys drive the
+production-like stack instead (``scripts/prod-local``: gunicorn, a Celery worker, beat; DEBUG off), started
+once for the session on the test database (PostgreSQL only) and the same ``mlflow server``.
 
 Each test gets a fresh database (``live_server`` is transactional) and seeds MLflow models of its own,
 named uniquely, so tests never see each other's rows even though they share one MLflow server.
 """
 
 import contextlib
+import email.policy
 import os
 import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +57,9 @@ document.addEventListener("securitypolicyviolation", (event) => {
   });
 });
 """
+# "live-server" (default): live_server + live_worker in this process's orbit; "prod-local": scripts/prod-local.
+E2E_STACK = os.environ.get("PORTAL_E2E_STACK", "live-server").strip() or "live-server"
+FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
 
 def pytest_addoption(parser):
@@ -94,6 +105,7 @@ class Portal:
     worker: object
     browser: object
     screenshots: bool
+    mail_dir: Path  # where the server's and the worker's file email backend writes what they send
     contexts: list = field(default_factory=list)
     csp_violations: list = field(default_factory=list)
 
@@ -135,6 +147,23 @@ class Portal:
         assert sync_run.status == "succeeded", sync_run.error
         return sync_run
 
+    def dispatch_notifications(self):
+        """What beat does every NOTIFY_INTERVAL_SECONDS: on prod-local beat itself does it, here it is queued."""
+        if E2E_STACK != "prod-local":
+            from registry_portal.celery import queue_task
+
+            queue_task("notifications.tasks.dispatch_notifications")
+
+    def sent_mail(self) -> list:
+        """Every email the portal has sent in this test, as ``email.message.EmailMessage``s, oldest first."""
+        messages = []
+        for path in sorted(self.mail_dir.glob("*.log"), key=lambda p: p.stat().st_mtime):
+            # The file backend writes each message followed by a line of 79 dashes.
+            for raw in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n"):
+                if raw.strip():
+                    messages.append(email.message_from_bytes(raw.lstrip(), policy=email.policy.default))
+        return messages
+
     def shot(self, page, name: str, *, full_page: bool = False):
         if self.screenshots:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -168,16 +197,152 @@ def shared_memory_db_waits(live_server, shared_memory_db_waits):
 
 
 @pytest.fixture
-def portal(request, browser, mlflow_remote, live_worker, live_server, shared_memory_db_waits, settings):
-    # mlflow_remote comes before live_worker: the worker subprocess takes its MLFLOW_TRACKING_URI.
-    settings.PORTAL_URL = live_server.url
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+def mail_dir(tmp_path):
+    path = tmp_path / "mail"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def worker_env(mail_dir, live_server):
+    """The live worker subprocess sends mail into the test's folder, as the live server does, linking to it."""
+    return {"EMAIL_BACKEND": FILE_EMAIL_BACKEND, "EMAIL_FILE_PATH": str(mail_dir), "PORTAL_URL": live_server.url}
+
+
+class ProdLocalStack:
+    """``scripts/prod-local`` in a process of its own, on a free port, pointed at the session's test database,
+    ``mlflow server`` and broker. Its worker consumes Celery's default queue on that broker."""
+
+    def __init__(self, root: Path, env: dict):
+        from conftest import free_port
+
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.mail_dir = root / "mail"
+        self.mail_dir.mkdir()
+        self.secret_key = secrets.token_urlsafe(50)
+        self.env = {
+            **os.environ,
+            "SECRET_KEY": self.secret_key,
+            "EMAIL_BACKEND": FILE_EMAIL_BACKEND,
+            "EMAIL_FILE_PATH": str(self.mail_dir),
+            # Beat's syncs would mirror every earlier test's models into this test's database: the journeys
+            # sync themselves (Portal.sync); beat still dispatches notifications and runs the sweepers.
+            "SYNC_INTERVAL_SECONDS": "3600",
+            "RECONCILE_INTERVAL_SECONDS": "3600",
+            **env,
+        }
+        self.log = root / "prod-local.log"
+        self.process = None
+
+    def start(self, timeout: float = 180):
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(REPO / "scripts" / "prod-local"),
+                    "--port",
+                    str(self.port),
+                    "--var-dir",
+                    str(self.root / "var"),
+                ],
+                cwd=REPO,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while "prod-local: ready at" not in self.log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"prod-local did not start:\n{self.logs()}")
+            time.sleep(0.5)
+        return self
+
+    def logs(self) -> str:
+        parts = [self.log.read_text()[-3000:]]
+        for path in sorted((self.root / "var" / "log").glob("*.log")):
+            parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}")
+        return "\n".join(parts)
+
+    def stop(self):
+        """SIGTERM: the script stops gunicorn, the worker and beat itself."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def prod_local(django_db_setup, django_db_blocker, mlflow_server, broker_url, tmp_path_factory):
+    from django.db import connection
+
+    from conftest import database_url
+
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            raise pytest.UsageError("PORTAL_E2E_STACK=prod-local needs PostgreSQL: set DATABASE_URL=postgres://...")
+        stack = ProdLocalStack(
+            tmp_path_factory.mktemp("prod-local"),
+            {
+                "DATABASE_URL": database_url(connection.settings_dict),
+                "CELERY_BROKER_URL": broker_url,
+                "MLFLOW_TRACKING_URI": mlflow_server.url,
+            },
+        )
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def prod_local_worker_log(stack: ProdLocalStack):
+    from conftest import LiveWorker
+
+    # Polling and its log (the tasks it ran) are what journeys use of a worker; it cannot be killed from here.
+    return LiveWorker(log=stack.root / "var" / "log" / "worker.log")
+
+
+@pytest.fixture
+def portal(request, browser, mlflow_remote, transactional_db, settings):
+    # mlflow_remote comes before live_worker: the worker subprocess takes its MLFLOW_TRACKING_URI. transactional_db
+    # is named here, not asked for below: the personas' ``db`` must know the test commits (the servers see it).
+    if E2E_STACK == "prod-local":
+        from conftest import reset_producers
+        from registry_portal.celery import app
+
+        stack = request.getfixturevalue("prod_local")
+        url, worker, mail_dir = stack.url, prod_local_worker_log(stack), stack.mail_dir
+        for old in mail_dir.iterdir():
+            old.unlink()
+        # Sessions made here (force_login) are signed with the stack's key; tasks queued here go to its worker.
+        settings.SECRET_KEY = stack.secret_key
+        saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+        app.conf.update(broker_url=stack.env["CELERY_BROKER_URL"], task_always_eager=False)
+        reset_producers(app)
+        request.addfinalizer(lambda: (app.conf.update(saved), reset_producers(app)))
+    elif E2E_STACK == "live-server":
+        mail_dir = request.getfixturevalue("mail_dir")
+        worker = request.getfixturevalue("live_worker")
+        url = request.getfixturevalue("live_server").url
+        request.getfixturevalue("shared_memory_db_waits")
+    else:
+        raise pytest.UsageError(f"PORTAL_E2E_STACK must be live-server or prod-local, got {E2E_STACK!r}")
+    settings.PORTAL_URL = url
+    settings.EMAIL_BACKEND = FILE_EMAIL_BACKEND
+    settings.EMAIL_FILE_PATH = str(mail_dir)
     portal = Portal(
-        url=live_server.url,
+        url=url,
         world=mlflow_remote,
-        worker=live_worker,
+        worker=worker,
         browser=browser,
         screenshots=request.config.getoption("--screenshots"),
+        mail_dir=mail_dir,
     )
     yield portal
     portal.close()
