@@ -508,7 +508,7 @@ OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "").strip()
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
 
 
-def _oidc_endpoint(name: str, *, required: bool) -> str:
+def env_endpoint(name: str, *, required: bool) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
         if required:
@@ -523,16 +523,16 @@ def _oidc_endpoint(name: str, *, required: bool) -> str:
 OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "").strip()
 if OIDC_ENABLED and not OIDC_RP_CLIENT_SECRET:
     raise ImproperlyConfigured("OIDC_RP_CLIENT_SECRET must be set when single sign-on is on (OIDC_RP_CLIENT_ID is set)")
-OIDC_OP_AUTHORIZATION_ENDPOINT = _oidc_endpoint("OIDC_OP_AUTHORIZATION_ENDPOINT", required=OIDC_ENABLED)
-OIDC_OP_TOKEN_ENDPOINT = _oidc_endpoint("OIDC_OP_TOKEN_ENDPOINT", required=OIDC_ENABLED)
-OIDC_OP_USER_ENDPOINT = _oidc_endpoint("OIDC_OP_USER_ENDPOINT", required=OIDC_ENABLED)
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_endpoint("OIDC_OP_AUTHORIZATION_ENDPOINT", required=OIDC_ENABLED)
+OIDC_OP_TOKEN_ENDPOINT = env_endpoint("OIDC_OP_TOKEN_ENDPOINT", required=OIDC_ENABLED)
+OIDC_OP_USER_ENDPOINT = env_endpoint("OIDC_OP_USER_ENDPOINT", required=OIDC_ENABLED)
 OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256").strip()
 if OIDC_RP_SIGN_ALGO not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512"):
     raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO must be a JWS algorithm such as RS256, got {OIDC_RP_SIGN_ALGO!r}")
 # RS*/ES* ID tokens are checked against the provider's published keys; HS* against the client secret.
-OIDC_OP_JWKS_ENDPOINT = _oidc_endpoint("OIDC_OP_JWKS_ENDPOINT", required=OIDC_ENABLED and OIDC_RP_SIGN_ALGO[:2] != "HS")
+OIDC_OP_JWKS_ENDPOINT = env_endpoint("OIDC_OP_JWKS_ENDPOINT", required=OIDC_ENABLED and OIDC_RP_SIGN_ALGO[:2] != "HS")
 # Where "Sign out" sends a user who signed in through the provider (RP-initiated logout); empty: the portal only.
-OIDC_OP_LOGOUT_ENDPOINT = _oidc_endpoint("OIDC_OP_LOGOUT_ENDPOINT", required=False)
+OIDC_OP_LOGOUT_ENDPOINT = env_endpoint("OIDC_OP_LOGOUT_ENDPOINT", required=False)
 
 
 def sso_form_action(logout_endpoint: str) -> list[str]:
