@@ -13,76 +13,19 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
-from django.core.checks.security.base import (
-    SECRET_KEY_INSECURE_PREFIX,
-    SECRET_KEY_MIN_LENGTH,
-    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
-)
 from django.core.exceptions import ImproperlyConfigured
 from django_guid.integrations import CeleryIntegration
 
+from registry_portal.env import env_endpoint, envbool, envchoice, envint, envsecretkey, envurl, sso_form_action
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
-
-
-def envbool(name: str, default: str) -> bool:
-    value = os.environ.get(name, default).strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {value!r}")
-
-
-def envint(name: str, default: str, *, minimum: int = 1) -> int:
-    value = os.environ.get(name, default)
-    try:
-        number = int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
-    if number < minimum:
-        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {number}")
-    return number
-
-
-def envurl(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
-    value = os.environ.get(name, "").strip() or default
-    scheme = value.split("://", 1)[0] if "://" in value else ""
-    if scheme.split("+", 1)[0] not in schemes:
-        raise ImproperlyConfigured(
-            f"{name} must be a URL starting with one of {', '.join(s + '://' for s in schemes)}; got {value!r}"
-        )
-    return value
-
-
-def envchoice(name: str, default: str, *, choices: tuple[str, ...]) -> str:
-    value = os.environ.get(name, "").strip() or default
-    for choice in choices:
-        if value.lower() == choice.lower():
-            return choice
-    raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-
 
 DEBUG = envbool("DEBUG", "false")
 
 # --- Security: secret key, HTTPS, cookies, Content-Security-Policy (docs/security.md) -------
 # Off DEBUG, a missing or guessable key stops start-up: sessions, CSRF tokens and password resets are signed with it.
-SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
-if not DEBUG and not SECRET_KEY:
-    raise ImproperlyConfigured(
-        "SECRET_KEY must be set when DEBUG is off "
-        '(e.g. python -c "import secrets; print(secrets.token_urlsafe(50))"), or set DEBUG=true for development'
-    )
-if not DEBUG and (
-    len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
-    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
-    or SECRET_KEY.startswith((SECRET_KEY_INSECURE_PREFIX, "insecure-dev-key"))
-):
-    raise ImproperlyConfigured(
-        f"SECRET_KEY is too weak for DEBUG off: it needs at least {SECRET_KEY_MIN_LENGTH} characters, "
-        f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones, and must not be a development placeholder"
-    )
-SECRET_KEY = SECRET_KEY or "insecure-dev-key-change-me"  # noqa: S105 - DEBUG only, refused above otherwise
+SECRET_KEY = envsecretkey("SECRET_KEY", debug=DEBUG)
 # Behind TLS by default once DEBUG is off; the demo (DEBUG=true) stays on plain http://127.0.0.1.
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", str(not DEBUG))
 # Probes and the metrics scraper talk plain HTTP inside the network (regexes on the path without its leading slash).
@@ -500,24 +443,11 @@ LOGGING = {
 # Single sign-on (OpenID Connect, mozilla-django-oidc) is on when OIDC_RP_CLIENT_ID is set; then the client secret
 # and the provider's endpoints must be set too. Password sign-in can be turned off (LOCAL_LOGIN_ENABLED=false).
 import datetime as _dt  # noqa: E402 - only this block needs it
-from urllib.parse import urlsplit as _urlsplit  # noqa: E402 - only this block needs it
 
 SSO_ROLES = ("reviewers", "ml-leads", "owners", "admin")  # what OIDC_GROUP_MAP may map to (registry_portal.roles)
 LOCAL_LOGIN_ENABLED = envbool("LOCAL_LOGIN_ENABLED", "true")
 OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "").strip()
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
-
-
-def env_endpoint(name: str, *, required: bool) -> str:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        if required:
-            raise ImproperlyConfigured(f"{name} must be set when single sign-on is on (OIDC_RP_CLIENT_ID is set)")
-        return ""
-    parts = _urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ImproperlyConfigured(f"{name} must be an http(s):// URL, got {value!r}")
-    return value
 
 
 OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "").strip()
@@ -533,13 +463,6 @@ if OIDC_RP_SIGN_ALGO not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512
 OIDC_OP_JWKS_ENDPOINT = env_endpoint("OIDC_OP_JWKS_ENDPOINT", required=OIDC_ENABLED and OIDC_RP_SIGN_ALGO[:2] != "HS")
 # Where "Sign out" sends a user who signed in through the provider (RP-initiated logout); empty: the portal only.
 OIDC_OP_LOGOUT_ENDPOINT = env_endpoint("OIDC_OP_LOGOUT_ENDPOINT", required=False)
-
-
-def sso_form_action(logout_endpoint: str) -> list[str]:
-    """The CSP form-action sources: sign-out POSTs to the portal, which redirects to the provider's end-session
-    page, and browsers hold a form's redirects to form-action too."""
-    parts = _urlsplit(logout_endpoint)
-    return [SELF, f"{parts.scheme}://{parts.netloc}"] if logout_endpoint else [SELF]
 
 
 CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = sso_form_action(OIDC_OP_LOGOUT_ENDPOINT)

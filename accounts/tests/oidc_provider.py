@@ -54,7 +54,7 @@ class Provider:
         }
         for name, value in values.items():
             setattr(settings, name, value)
-        from registry_portal.settings import sso_form_action
+        from registry_portal.env import sso_form_action
 
         policy = {
             **settings.CONTENT_SECURITY_POLICY,
