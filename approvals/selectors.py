@@ -261,6 +261,7 @@ class RequestPage:
     approve_refusal: str
     can_withdraw: bool
     can_retry: bool
+    comment_refusal: Refusal | None = None
     comparison: ProductionComparison | None = None  # with details: metrics against Production
     checks: dict | None = None  # with details: the checklist partial's context
     card: dict | None = None  # with details: the card partial's context
@@ -307,6 +308,7 @@ def request_page(user, request: TransitionRequest, *, with_details: bool = True)
         approve_refusal="",
         can_withdraw=access.withdraw_refusal(user, request) is None,
         can_retry=access.retry_refusal(user, request) is None,
+        comment_refusal=access.comment_refusal(user, request),
     )
     if refusal is None and page.checks_state == "failing":
         page.approve_refusal = "checks failing: fix what they report, then they run again"

@@ -11,7 +11,7 @@ class SyncRunAdmin(admin.ModelAdmin):
 
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "updated_at")
+    list_display = ("name", "owner_tag", "updated_at")
     search_fields = ("name",)
 
     def has_change_permission(self, request, obj=None):

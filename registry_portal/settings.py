@@ -316,3 +316,7 @@ LOGGING = {
         **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),
     },
 }
+
+# --- ownership and roles (issue 15, docs/roles.md) ---
+# "Sync now" is accepted at most once per this many seconds per scope (a model, or the whole registry).
+SYNC_NOW_COOLDOWN_SECONDS = envint("SYNC_NOW_COOLDOWN_SECONDS", "60")
