@@ -17,7 +17,15 @@ from conftest import member
 from registry.models import ModelVersion
 from registry.sync import sync_registry
 from registry_portal.roles import REVIEWERS
-from tests.factories import GOOD_TAGS, complete_sections, file_request, make_logged_model, version_of, write_card
+from tests.factories import (
+    GOOD_TAGS,
+    complete_sections,
+    file_request,
+    make_logged_model,
+    make_owner,
+    version_of,
+    write_card,
+)
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -313,6 +321,7 @@ def test_the_deciding_approval_polls_until_applied(
     mlflow_store.client.create_registered_model("Churn", tags={"owner": owner.username})
     mlflow_store.create_version("Churn", stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
     sync_registry()
+    make_owner("Churn", owner)
     staged = version_of("Churn", 1)
     request = file_request(owner, staged, to_stage="Archived", capture=django_capture_on_commit_callbacks)
     request.required_approvals = 2
