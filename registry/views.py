@@ -58,7 +58,7 @@ def model_list(request):
         # Callables: the template evaluates them only when it renders the whole page (panels too).
         "owners": selectors.owner_choices,
         "sync": selectors.sync_run_latest_running,
-        "can_sync": sync_refusal(request.user) is None,
+        "can_sync": lambda: sync_refusal(request.user) is None,  # whole page only
         "panels": panels.panels_for(objects),
         "columns": panels.columns_for(objects, page),
     }
@@ -145,7 +145,7 @@ def model_detail(request, name):
         "timeline": shown.timeline,  # a method: evaluated only when the whole page renders
         "owner_suggestion": selectors.tag_suggestion(shown.model),
         "can_manage_owners": owners_manage_refusal(request.user) is None,
-        "can_sync": sync_refusal(request.user, shown.model) is None,
+        "can_sync": lambda: sync_refusal(request.user, shown.model) is None,  # whole page only
         "panels": panels.panels_for(objects),
         "columns": panels.columns_for(objects, shown.page),
     }
