@@ -14,7 +14,7 @@ from django.utils import timezone
 from cards.selectors import card_page
 from registry.access import Refusal
 from registry.models import ModelVersion, RegisteredModel
-from registry.selectors import ProductionComparison, production_comparison
+from registry.selectors import ProductionComparison, owners_prefetch, production_comparison
 from registry_portal import roles
 
 from . import access
@@ -242,7 +242,11 @@ def request_get_for_user(user, pk: int) -> TransitionRequest:
     return get_object_or_404(
         requests_visible_to(user)
         .select_related("requested_by", "version__model", "version__run", "version__logged_model")
-        .prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))),
+        .prefetch_related(
+            Prefetch("reviews", queryset=Review.objects.select_related("reviewer")),
+            # Who owns the model: the review, comment and panel questions then ask ``roles.is_owner`` at no query.
+            Prefetch("version__model__owners", queryset=owners_prefetch().queryset),
+        ),
         pk=pk,
     )
 

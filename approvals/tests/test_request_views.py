@@ -293,15 +293,21 @@ class TestWithdrawAndRetry:
 
 
 class TestComments:
-    def test_anyone_signed_in_comments_with_htmx(self, client, outsider, filed):
-        client.force_login(outsider)
+    def test_a_lead_comments_with_htmx_and_an_outsider_is_refused(self, client, lead, outsider, filed):
+        client.force_login(lead)
         url = reverse("approvals:request_comment", args=[filed.pk])
         response = client.post(url, {"body": "What about the March data?"}, **HTMX)
         html = response.content.decode()
         assert response.status_code == 200
         assert html.lstrip().startswith('<div id="comments">')
-        assert "What about the March data?" in html and "otto-outsider" in html
+        assert "What about the March data?" in html and "lena-lead" in html
         assert TransitionRequest.objects.get().status == "pending"
+        client.force_login(outsider)
+        refused = client.post(url, {"body": "me too"})
+        assert refused.status_code == 403 and "may comment" in refused.content.decode()
+        page = client.get(page_url(filed)).content.decode()
+        assert 'id="comment-refusal"' in page and f'action="{url}"' not in page
+        assert RequestComment.objects.count() == 1
 
     def test_a_plain_post_redirects_and_an_empty_comment_is_400(self, client, reviewer, filed):
         client.force_login(reviewer)
@@ -383,8 +389,9 @@ def test_the_request_page_query_count_does_not_grow(client, owner, ready, django
     client.force_login(viewer)
     # session, user, request (+version, model, run), its reviews, the digest (2), the check run, review refusal,
     # quorum (2), Production version, comments, the checks and card panels (6: the digest is read once a page),
-    # nav: Reviews badge and audit link, footer's last sync: none per review or comment
-    with django_assert_num_queries(21):
+    # nav: Reviews badge and audit link, footer's last sync; the model's owners (prefetched: request and card panel),
+    # the comment question (the viewer's groups): none per review or comment
+    with django_assert_num_queries(24):
         response = client.get(page_url(request))
     assert response.status_code == 200
     assert response.content.decode().count("note ") == size
