@@ -119,7 +119,13 @@ def member(username: str, *groups: str, **fields):
     ``fields``: other columns of the user (``is_staff``, ``is_active``)."""
     from django.contrib.auth.models import Group, User
 
-    user = User.objects.create_user(username, email=f"{username}@example.com", **fields)
+    # A factory may have made the user already, as a model's owner (tests.factories.person).
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        user = User.objects.create_user(username, email=f"{username}@example.com", **fields)
+    elif fields:
+        User.objects.filter(pk=user.pk).update(**fields)
+        user.refresh_from_db()
     for name in groups:
         user.groups.add(Group.objects.get_or_create(name=name)[0])
     return user
@@ -127,7 +133,7 @@ def member(username: str, *groups: str, **fields):
 
 @pytest.fixture
 def owner(db):
-    """Owner of the models the factories build (``RegisteredModel.owner``), in no group."""
+    """Owner of the models the factories build (a portal ``ModelOwner``, not MLflow's tag), in no group."""
     return member("olga-owner")
 
 

@@ -1,12 +1,13 @@
-"""Reads of tokens and of failed sign-ins; views never query ``ApiToken`` directly."""
+"""Reads of tokens, of failed sign-ins and of role members; views never query ``ApiToken`` or users directly."""
 
 import datetime as dt
 
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.shortcuts import get_object_or_404
 
+from .access import ADMIN_ROLE, MANAGED_ROLES
 from .models import ApiToken, LoginFailureWindow
 
 
@@ -32,3 +33,22 @@ def lockout_ends_at(username: str, address: str | None) -> dt.datetime | None:
     """When django-axes lets ``username`` sign in from ``address`` again (its newest counted failure + the cool-off)."""
     newest = AccessAttempt.objects.filter(username=username, ip_address=address).aggregate(newest=Max("attempt_time"))
     return newest["newest"] + settings.AXES_COOLOFF_TIME if newest["newest"] else None
+
+
+def role_members() -> dict[str, list]:
+    """The members of each role the roles page manages (``access.MANAGED_ROLES``), by user name; two queries."""
+    from django.contrib.auth import get_user_model
+
+    users = (
+        get_user_model()
+        .objects.filter(Q(groups__name__in=MANAGED_ROLES) | Q(is_superuser=True), is_active=True)
+        .distinct()
+    )
+    members: dict[str, list] = {role: [] for role in MANAGED_ROLES}
+    for user in users.prefetch_related("groups").order_by("username"):
+        for group in user.groups.all():
+            if group.name in members:
+                members[group.name].append(user)
+        if user.is_superuser:
+            members[ADMIN_ROLE].append(user)
+    return members

@@ -67,10 +67,11 @@ def api_token_revoke(*, actor, token: ApiToken) -> ApiToken:
     return token
 
 
-ADMIN_ROLE = "admin"
+from .access import ADMIN_ROLE  # noqa: E402 (one spelling of the role, beside the roles page's access)
 
 
-def _roles_of(user) -> set[str]:
+def roles_of(user) -> set[str]:
+    """``user``'s roles: group names, plus ``"admin"`` for a superuser."""
     return set(user.groups.values_list("name", flat=True)) | ({ADMIN_ROLE} if user.is_superuser else set())
 
 
@@ -87,7 +88,7 @@ def user_roles_set(*, actor, user, roles, managed=None, via: str) -> tuple[set[s
     roles = {str(role).strip() for role in roles if str(role).strip()}
     with transaction.atomic():
         user = type(user).objects.select_for_update().get(pk=user.pk)
-        current = _roles_of(user)
+        current = roles_of(user)
         scope = current | roles if managed is None else set(managed)
         granted = sorted((roles - current) & scope)
         revoked = sorted((current - roles) & scope)

@@ -13,6 +13,7 @@ from registry.access import Refusal
 from registry_portal import roles
 
 from .models import TransitionRequest
+from .policies import excludes_owners
 
 
 def check_run_refusal(user, version) -> Refusal | None:
@@ -37,11 +38,12 @@ def request_create_refusal(user, version) -> Refusal | None:
 
 
 def review_refusal(user, request: TransitionRequest, *, current_digest: str | None = None) -> Refusal | None:
-    """Approving or rejecting ``request`` now: a member of reviewers other than the requester, once.
+    """Approving or rejecting ``request`` now: a member of reviewers other than the requester, once; not one of
+    the model's owners when the policy excludes them (``exclude_owners``; on for Production by default).
 
     A decision already given counts unless it is stale against ``current_digest`` (the version's content
     now); without a digest, any decision counts. Reads ``request.reviews.all()`` (prefetch it) and, for
-    anyone but the requester, one query for the group.
+    anyone but the requester, one query for the group; for a reviewer, one for ownership and one for the policy.
     """
     if user.pk == request.requested_by_id:
         return Refusal("you requested this: someone else must review it")
@@ -51,6 +53,11 @@ def review_refusal(user, request: TransitionRequest, *, current_digest: str | No
         return Refusal(f"this request is {request.status}: it takes no more reviews", conflict=True)
     if request.version_id is None:
         return Refusal(f"{request.model_name} v{request.version_number} is no longer in the registry", conflict=True)
+    if roles.is_owner(user, request.version.model) and excludes_owners(request.model_name, request.to_stage):
+        return Refusal(
+            f"you own {request.model_name}: the policy for {request.to_stage} excludes the model's owners from "
+            "reviewing its requests"
+        )
     mine = next((r for r in request.reviews.all() if r.reviewer_id == user.pk), None)
     if mine is not None and (current_digest is None or not mine.is_stale_against(current_digest)):
         return Refusal(f"you already {'approved' if mine.is_approval else 'rejected'} this request", conflict=True)
@@ -76,10 +83,18 @@ def retry_refusal(user, request: TransitionRequest) -> Refusal | None:
 
 
 def comment_refusal(user, request: TransitionRequest) -> Refusal | None:
-    """Commenting on ``request``: everyone signed in (who may see it: the request page decides that)."""
+    """Commenting on ``request``: reviewers, ML leads, the requester, the model's owners and admins (docs/roles.md).
+
+    At most two queries (the groups, then ownership when the version is still mirrored)."""
     if not getattr(user, "is_authenticated", False):
         return Refusal("sign in to comment")
-    return None
+    if user.pk == request.requested_by_id or roles.is_admin(user):
+        return None
+    if roles.in_group(user, roles.REVIEWERS, roles.ML_LEADS):
+        return None
+    if request.version_id is not None and roles.is_owner(user, request.version.model):
+        return None
+    return Refusal("only reviewers, ML leads, the requester, the model's owners and admins may comment")
 
 
 def acknowledge_refusal(user, unapproved) -> Refusal | None:

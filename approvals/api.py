@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
-from ninja import Router, Schema
+from ninja import Field, Router, Schema
 
 from registry.selectors import version_get_for_user
 
@@ -69,6 +69,8 @@ class ActionsOut(Schema):
     review_refusal: str | None
     withdraw: bool
     retry: bool
+    comment: bool = Field(description="reviewers, ML leads, the requester, the model's owners and admins")
+    comment_refusal: str | None
 
 
 class RequestSummaryOut(Schema):
@@ -189,6 +191,8 @@ def _request_out(user, request_id: int) -> dict:
             "review_refusal": page.review_refusal.message if page.review_refusal else None,
             "withdraw": page.can_withdraw,
             "retry": page.can_retry,
+            "comment": page.comment_refusal is None,
+            "comment_refusal": page.comment_refusal.message if page.comment_refusal else None,
         },
     }
 

@@ -38,17 +38,29 @@ DEFAULT_RULES = {
 }
 # Without a required_approvals rule a transition still needs one reviewer: a policy never means "nobody".
 FALLBACK_APPROVALS = 1
+# Where the model's owners may not review its requests unless the policy says ``exclude_owners: false``.
+EXCLUDE_OWNERS_BY_DEFAULT = ("Production",)
 
 
 @dataclass(frozen=True)
 class StagePolicy:
     label: str
     rules: list[Rule]
+    stage: str = ""
 
     @property
     def required_approvals(self) -> int:
         counts = [int(rule.count) for rule in self.rules if isinstance(rule, RequiredApprovals)]
         return counts[0] if counts else FALLBACK_APPROVALS
+
+    @property
+    def excludes_owners(self) -> bool:
+        """Whether the model's owners are kept from reviewing (the ``exclude_owners`` of ``required_approvals``;
+        unset: on for Production only)."""
+        chosen = [rule.exclude_owners for rule in self.rules if isinstance(rule, RequiredApprovals)]
+        if chosen and chosen[0] is not None:
+            return bool(chosen[0])
+        return self.stage in EXCLUDE_OWNERS_BY_DEFAULT
 
 
 def stage_policy(model_name: str, stage: str) -> StagePolicy:
@@ -56,10 +68,10 @@ def stage_policy(model_name: str, stage: str) -> StagePolicy:
     rows = {p.model_name: p for p in Policy.objects.for_model(model_name)}
     override, default = rows.get(model_name) if model_name else None, rows.get("")
     if override is not None and stage in override.rules:
-        return StagePolicy(override.label, build_rules(override.rules[stage]))
+        return StagePolicy(override.label, build_rules(override.rules[stage]), stage)
     if default is not None:
-        return StagePolicy(default.label, build_rules(default.rules.get(stage, [])))
-    return StagePolicy("built-in default policy", build_rules(validate_stages(DEFAULT_RULES).get(stage, [])))
+        return StagePolicy(default.label, build_rules(default.rules.get(stage, [])), stage)
+    return StagePolicy("built-in default policy", build_rules(validate_stages(DEFAULT_RULES).get(stage, [])), stage)
 
 
 def _model_name(version_or_model_name) -> str:
@@ -69,6 +81,11 @@ def _model_name(version_or_model_name) -> str:
 def required_approvals(version_or_model_name, stage: str) -> int:
     """How many distinct reviewers must approve a move to ``stage`` (read by transition requests)."""
     return stage_policy(_model_name(version_or_model_name), stage).required_approvals
+
+
+def excludes_owners(version_or_model_name, stage: str) -> bool:
+    """Whether the model's owners may not review a request to move a version of it to ``stage``; one query."""
+    return stage_policy(_model_name(version_or_model_name), stage).excludes_owners
 
 
 def requires_staging_first(version_or_model_name) -> bool:

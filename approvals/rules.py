@@ -62,7 +62,7 @@ def format_path(path: tuple) -> str:
 
 @dataclass(frozen=True)
 class Param:
-    kind: str  # "text", "texts", "number" or "choice"
+    kind: str  # "text", "texts", "number", "choice" or "bool"
     required: bool = True
     default: object = None
     choices: tuple = ()
@@ -97,6 +97,9 @@ def _check_param(param: Param, value) -> str | None:
     elif param.kind == "choice":
         if value not in param.choices:
             return f"must be one of {', '.join(map(str, param.choices))}, got {value!r}"
+    elif param.kind == "bool":
+        if not isinstance(value, bool):
+            return f"must be true or false, got {value!r}"
     elif param.kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return f"must be a number, got {value!r}"
@@ -406,10 +409,17 @@ class StagingFirst(Rule):
 
 
 class RequiredApprovals(Rule):
-    """How many reviewers must approve; counted on the transition request, not here."""
+    """How many reviewers must approve; counted on the transition request, not here.
+
+    ``exclude_owners``: the model's owners may not review its requests (``approvals.access.review_refusal``);
+    unset, it is on for Production and off for the other stages (``policies.StagePolicy.excludes_owners``).
+    """
 
     type = "required_approvals"
-    params = {"count": Param("number", minimum=1, integer=True)}
+    params = {
+        "count": Param("number", minimum=1, integer=True),
+        "exclude_owners": Param("bool", required=False),
+    }
 
     def describe(self):
         return f"{int(self.count)} approval{'s' if self.count != 1 else ''}"

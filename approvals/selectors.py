@@ -14,7 +14,7 @@ from django.utils import timezone
 from cards.selectors import card_page
 from registry.access import Refusal
 from registry.models import ModelVersion, RegisteredModel
-from registry.selectors import ProductionComparison, production_comparison
+from registry.selectors import ProductionComparison, owners_prefetch, production_comparison
 from registry_portal import roles
 
 from . import access
@@ -242,7 +242,11 @@ def request_get_for_user(user, pk: int) -> TransitionRequest:
     return get_object_or_404(
         requests_visible_to(user)
         .select_related("requested_by", "version__model", "version__run", "version__logged_model")
-        .prefetch_related(Prefetch("reviews", queryset=Review.objects.select_related("reviewer"))),
+        .prefetch_related(
+            Prefetch("reviews", queryset=Review.objects.select_related("reviewer")),
+            # Who owns the model: the review, comment and panel questions then ask ``roles.is_owner`` at no query.
+            Prefetch("version__model__owners", queryset=owners_prefetch().queryset),
+        ),
         pk=pk,
     )
 
@@ -261,6 +265,7 @@ class RequestPage:
     approve_refusal: str
     can_withdraw: bool
     can_retry: bool
+    comment_refusal: Refusal | None = None
     comparison: ProductionComparison | None = None  # with details: metrics against Production
     checks: dict | None = None  # with details: the checklist partial's context
     card: dict | None = None  # with details: the card partial's context
@@ -307,6 +312,7 @@ def request_page(user, request: TransitionRequest, *, with_details: bool = True)
         approve_refusal="",
         can_withdraw=access.withdraw_refusal(user, request) is None,
         can_retry=access.retry_refusal(user, request) is None,
+        comment_refusal=access.comment_refusal(user, request),
     )
     if refusal is None and page.checks_state == "failing":
         page.approve_refusal = "checks failing: fix what they report, then they run again"

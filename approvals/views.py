@@ -108,6 +108,7 @@ def _request_context(request, transition_request, **extra) -> dict:
         "review_form": ReviewForm(),
         "comment_form": CommentForm(),
         "comments": list(transition_request.comments.select_related("author")),
+        "comment_refusal": page.comment_refusal,
         **extra,
     }
 
@@ -202,6 +203,7 @@ def request_comment(request, pk):
             "tr": transition_request,
             "comments": list(transition_request.comments.select_related("author")),
             "comment_form": form if form.errors else CommentForm(),
+            "comment_refusal": access.comment_refusal(request.user, transition_request),
         }
         return render(request, f"{REQUEST_PAGE}#comments", context, status=status)
     if form.errors:

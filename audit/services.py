@@ -31,7 +31,7 @@ ACTOR_MAX_LENGTH = AuditEvent._meta.get_field("actor").max_length
 # The one documented list of actions (docs/audit.md).
 ACTIONS = {
     "registry.model_created": "a registered model appeared in MLflow",
-    "registry.model_updated": "a model's description, tags or owner changed in MLflow",
+    "registry.model_updated": "a model's description, tags or owner tag changed in MLflow",
     "registry.model_deleted": "a registered model was deleted in MLflow",
     "registry.model_renamed": "a registered model was renamed in MLflow; its history follows it",
     "registry.version_created": "a model version appeared in MLflow",
@@ -41,6 +41,10 @@ ACTIONS = {
     "registry.alias_changed": "sync saw an alias move, appear or disappear",
     "registry.unapproved_transition": "a stage/alias change with no applied portal request",
     "registry.unapproved_acknowledged": "an admin acknowledged an unapproved transition",
+    "registry.owner_added": "an admin made a user or group an owner of a model in the portal",
+    "registry.owner_removed": "an admin removed a user or group from a model's owners in the portal",
+    "registry.owner_tag_changed": "sync saw MLflow's owner tag change (flagged on the model; it grants nothing)",
+    "registry.owner_tag_dismissed": "an admin dismissed a flagged owner-tag change, keeping the portal's owners",
     "card.revised": "a model card revision was saved",
     "card.published": "a card revision was published to MLflow",
     "request.created": "a transition request was filed",

@@ -69,13 +69,16 @@ def build_mirror(models: int, versions: int) -> None:
 
     from cards.completeness import sections_completeness
     from cards.models import CardRevision, ModelCard
-    from registry.models import Dataset, ModelVersion, RegisteredModel, Run, RunInput, StageChange
-    from tests.factories import complete_sections
+    from registry.models import Dataset, ModelOwner, ModelVersion, RegisteredModel, Run, RunInput, StageChange
+    from tests.factories import complete_sections, person
 
     now = timezone.now()
     registered = RegisteredModel.objects.bulk_create(
-        [RegisteredModel(name=f"model-{m:03d}", owner="olga-owner") for m in range(models)]
+        [RegisteredModel(name=f"model-{m:03d}", owner_tag="olga-owner") for m in range(models)]
     )
+    # Owned in the portal (the tag grants nothing): one ModelOwner row per model.
+    olga = person("olga-owner")
+    ModelOwner.objects.bulk_create([ModelOwner(model=model, user=olga) for model in registered])
     dataset = Dataset.objects.create(name="churn-data", digest="a1b2c3d4")
     per_model = versions // models
     runs, rows, changes = [], [], []

@@ -17,14 +17,14 @@ def _is_editor(user, version) -> bool:
 
 
 def card_edit_refusal(user, version) -> Refusal | None:
-    """Saving a section or previewing it: the model's owners and admins (``version`` with ``model``; no query)."""
+    """Saving a section or previewing it: the model's owners and admins (``version`` with ``model``; no query when its owners are prefetched, as pages do)."""
     if _is_editor(user, version):
         return None
     return Refusal("only the model's owner or an admin may edit its card")
 
 
 def card_publish_refusal(user, version) -> Refusal | None:
-    """Publishing the latest revision to MLflow again: whoever may edit the card (no query)."""
+    """Publishing the latest revision to MLflow again: whoever may edit the card (no query with the owners prefetched)."""
     if _is_editor(user, version):
         return None
     return Refusal("only the model's owner or an admin may publish its card")

@@ -69,7 +69,7 @@ class CardFacts:
     version: int
     stage: str
     aliases: list[str]
-    owner: str
+    owners: tuple[str, ...]  # the portal's owners (users, "group NAME"), not MLflow's owner tag
     description: str
     created_at: dt.datetime | None
     run_id: str
@@ -140,7 +140,7 @@ def card_facts(version) -> CardFacts:
         version=version.version,
         stage=version.stage,
         aliases=list(version.aliases),
-        owner=model.owner,
+        owners=tuple(row.label for row in model.owners.select_related("user", "group")),
         description=version.description or model.description,
         created_at=version.created_at,
         run_id=version.run_id or "",
@@ -208,7 +208,7 @@ def generated_sections(facts: CardFacts) -> dict[str, str]:
         + (f" (aliases: {', '.join(escape_markdown(a) for a in facts.aliases)})" if facts.aliases else ""),
         f"- **Model type:** {_cell(facts.model_type)}",
         f"- **Framework:** {_cell(facts.framework)}",
-        f"- **Owner:** {_cell(facts.owner)}",
+        f"- **Owner:** {_cell(', '.join(facts.owners))}",
     ]
     if facts.license:
         details.append(f"- **License:** {escape_markdown(facts.license)}")
@@ -344,7 +344,7 @@ def card_json(facts: CardFacts, sections: dict[str, str], *, revision=None) -> d
             "documentation": "\n\n".join(
                 t for t in (prose("model_details"), prose("factors"), prose("references")) if t
             ),
-            "owners": [{"name": facts.owner}] if facts.owner else [],
+            "owners": [{"name": name} for name in facts.owners],
             "version": {
                 "name": str(facts.version),
                 **({"date": facts.created_at.date().isoformat()} if facts.created_at else {}),

@@ -7,13 +7,29 @@ function, so a page can never offer what the service refuses. ``Refusal``, ``Con
 
 from __future__ import annotations
 
+from registry_portal import roles
 from registry_portal.access import Conflict, Refusal, enforce
 
-__all__ = ["Conflict", "Refusal", "enforce", "sync_refusal"]
+__all__ = ["Conflict", "Refusal", "enforce", "owners_manage_refusal", "sync_refusal"]
 
 
-def sync_refusal(user) -> Refusal | None:
-    """ "Sync now": every signed-in user may ask MLflow for the latest (it changes nothing MLflow holds)."""
-    if not user.is_authenticated:
+def sync_refusal(user, model=None) -> Refusal | None:
+    """ "Sync now" of ``model`` (None: the whole registry): reviewers, ML leads, admins and, for one model, its
+    owners (docs/roles.md). At most two queries. The once-a-minute limit is the service's (``SyncCooldown``)."""
+    if not getattr(user, "is_authenticated", False):
         return Refusal("sign in to sync the registry")
-    return None
+    if roles.is_admin(user) or roles.in_group(user, roles.REVIEWERS, roles.ML_LEADS):
+        return None
+    if model is not None and roles.is_owner(user, model):
+        return None
+    if model is None:
+        return Refusal("only reviewers, ML leads and admins may sync the whole registry; owners sync their model")
+    return Refusal("only the model's owners, reviewers, ML leads and admins may sync it")
+
+
+def owners_manage_refusal(user) -> Refusal | None:
+    """Assigning or removing a model's portal owners, accepting or dismissing its ``owner`` tag: admins, and an
+    operator at ``manage.py`` (``adopt_owner_tags``); no query."""
+    if user == roles.SYSTEM_COMMAND_LINE or roles.is_admin(user):
+        return None
+    return Refusal("only an admin may change a model's owners")

@@ -7,6 +7,7 @@ from registry_portal.admin import ReadOnlyAdmin
 from .models import (
     Dataset,
     LoggedModel,
+    ModelOwner,
     ModelRename,
     ModelVersion,
     RegisteredModel,
@@ -25,7 +26,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(ReadOnlyAdmin):
-    list_display = ("name", "owner", "updated_at")
+    list_display = ("name", "owner_tag", "updated_at")
     search_fields = ("name",)
 
 
@@ -69,3 +70,11 @@ class ModelRenameAdmin(ReadOnlyAdmin):
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ("delivery_id", "entity", "action", "model_name", "received_at")
+
+
+@admin.register(ModelOwner)
+class ModelOwnerAdmin(ReadOnlyAdmin):
+    """Owners are assigned on the roles page (audited: registry.owner_added / owner_removed)."""
+
+    list_display = ("model", "user", "group")
+    list_select_related = ("model", "user", "group")

@@ -10,12 +10,12 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Path, Query, Router, Schema
 from ninja.pagination import paginate
 
 from . import api_extras, selectors, services
-from .access import enforce, sync_refusal
 from .fields import encode_floats
 from .lineage import version_lineage
 from .models import MODEL_NAME_LENGTH, STAGES, SyncRun
@@ -44,13 +44,24 @@ class ModelFilters(Schema):
     stage: Stage | Literal[""] = Field("", description="has a version in this stage")
     alias: str = _text(255, "has this alias")
     tag: str = _text(500, "key, or key=value")
-    owner: str = _text(255, "owned by this user name")
+    owner: str = _text(255, "owned in the portal by this user name (directly or through a group)")
+
+
+class OwnerOut(Schema):
+    user: str | None = Field(description="a user who owns the model in the portal")
+    group: str | None = Field(description="a group whose members own the model")
 
 
 class ModelOut(Schema):
     name: str
     description: str
-    owner: str
+    owners: list[OwnerOut] = Field(
+        description="the portal's owners (assigned by admins): they edit cards, file requests"
+    )
+    owner_tag: str = Field(description="MLflow's owner tag: a suggestion, it grants nothing (docs/roles.md)")
+    owner_tag_flagged_at: dt.datetime | None = Field(
+        description="set when sync saw the owner tag change, until an admin accepts or dismisses it"
+    )
     tags: dict[str, str]
     aliases: dict[str, int] = Field(description="alias → version number")
     created_at: dt.datetime | None
@@ -61,6 +72,16 @@ class ModelOut(Schema):
     staging_version: int | None
     sync_error: str = Field(description="set when the last sync of this model failed: the mirror is stale")
     stale_since: dt.datetime | None
+
+    @staticmethod
+    def resolve_owners(obj) -> list[dict]:
+        return [
+            {
+                "user": row.user.get_username() if row.user_id else None,
+                "group": row.group.name if row.group_id else None,
+            }
+            for row in obj.owners.all()
+        ]
 
 
 class ModelDetailOut(ModelOut):
@@ -235,13 +256,13 @@ def model_list(request, filters: Query[ModelFilters]):
     models = selectors.model_list_for_user(
         request.user, query=filters.q, stage=filters.stage, alias=filters.alias, tag=filters.tag, owner=filters.owner
     )
-    return models
+    return selectors.with_owners(models)
 
 
 @router.get("/models/{name}", response=ModelDetailOut, summary="One model")
 def model_detail(request, name: ModelName):
     model = selectors.model_get_for_user(request.user, name)
-    row = selectors.model_list_for_user(request.user).get(pk=model.pk)
+    row = selectors.with_owners(selectors.model_list_for_user(request.user)).get(pk=model.pk)
     row.last_synced_at = selectors.last_synced_at([row.name])[row.name]
     return row
 
@@ -315,12 +336,38 @@ def dataset_versions(
     }
 
 
-@router.post("/sync", response={202: SyncStartedOut}, summary="Sync the whole registry from MLflow now")
-def sync_start(request):
-    """A reconcile of the whole registry, queued (one already running is answered instead); poll ``/sync/{id}``."""
-    enforce(sync_refusal(request.user))
-    sync_run = services.sync_run_start(actor=request.user)
+class TooSoonOut(Schema):
+    detail: str
+    code: str = "too_soon"
+    retry_after: int = Field(description="seconds until a sync of this scope is accepted again")
+
+
+def _sync_now(request, model=None):
+    try:
+        sync_run = services.sync_now(actor=request.user, model=model)
+    except services.SyncTooSoon as too_soon:
+        body = {"detail": str(too_soon), "code": "too_soon", "retry_after": too_soon.retry_after}
+        response = JsonResponse(body, status=429)
+        response["Retry-After"] = str(too_soon.retry_after)
+        return response
     return 202, {"sync_run_id": sync_run.pk, "status": sync_run.status}
+
+
+@router.post(
+    "/sync", response={202: SyncStartedOut, 429: TooSoonOut}, summary="Sync the whole registry from MLflow now"
+)
+def sync_start(request):
+    """A reconcile of the whole registry, queued (one already running is answered instead); poll ``/sync/{id}``.
+    Reviewers, ML leads and admins; at most once a minute (429 with ``retry_after`` inside it)."""
+    return _sync_now(request)
+
+
+@router.post(
+    "/models/{name}/sync", response={202: SyncStartedOut, 429: TooSoonOut}, summary="Sync one model from MLflow now"
+)
+def model_sync_start(request, name: ModelName):
+    """A sync of one model, queued: its owners, reviewers, ML leads and admins; at most once a minute per model."""
+    return _sync_now(request, selectors.model_get_for_user(request.user, name))
 
 
 @router.get("/sync/{sync_run_id}", response=SyncRunOut, summary="A sync run's status")

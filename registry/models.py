@@ -1,5 +1,6 @@
 """The read-only mirror of the MLflow Model Registry. Only ``registry.sync`` writes here."""
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
@@ -27,8 +28,12 @@ class RegisteredModel(models.Model):
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict)
     aliases = models.JSONField(default=dict, help_text="alias -> version number")
-    # From the ``owner`` tag when it can be a user name (at most OWNER_LENGTH characters); see sync.owner_of.
-    owner = models.CharField(max_length=OWNER_LENGTH, blank=True, db_index=True)
+    # MLflow's ``owner`` tag when it can be a user name (at most OWNER_LENGTH characters; see sync.owner_of): a
+    # *suggestion* shown beside the portal's owners (``ModelOwner``), never trusted (docs/roles.md).
+    owner_tag = models.CharField(max_length=OWNER_LENGTH, blank=True, db_index=True)
+    # Set when sync saw the tag change (and what it was before), until an admin accepts or dismisses it.
+    owner_tag_flagged_at = models.DateTimeField(null=True, blank=True)
+    owner_tag_previous = models.CharField(max_length=OWNER_LENGTH, blank=True)
     created_at = models.DateTimeField(null=True)
     updated_at = models.DateTimeField(null=True)
     # When sync first mirrored this model (this incarnation: a model re-created under the same name gets a new
@@ -48,6 +53,53 @@ class RegisteredModel(models.Model):
 
     def get_absolute_url(self):
         return reverse("registry:model_detail", args=[self.name])
+
+
+class ModelOwner(models.Model):
+    """A portal-assigned owner of a model: a user, or a group whose members all own it (docs/roles.md).
+
+    Written only by ``registry.services.model_owner_add/remove`` (audited); ``roles.is_owner`` reads it.
+    """
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="owners")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    added_by = models.CharField(max_length=150, blank=True)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["model", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="model_owner_user_xor_group",
+            ),
+            models.UniqueConstraint(fields=["model", "user"], name="model_owner_user_unique"),
+            models.UniqueConstraint(fields=["model", "group"], name="model_owner_group_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.model_id}: {self.label}"
+
+    @property
+    def label(self) -> str:
+        return f"group {self.group.name}" if self.group_id else self.user.get_username()
+
+
+class SyncCooldown(models.Model):
+    """When "Sync now" was last asked for a scope (a model's name, or "" for the whole registry).
+
+    A row per scope, moved forward by one conditional UPDATE, so the once-a-minute limit holds across processes.
+    """
+
+    scope = models.CharField(max_length=MODEL_NAME_LENGTH, unique=True)
+    requested_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.scope or '(registry)'} @ {self.requested_at}"
 
 
 class Run(models.Model):

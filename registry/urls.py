@@ -9,6 +9,7 @@ urlpatterns = [
     path("sync/", views.sync_now, name="sync_now"),
     path("sync/<int:pk>/", views.sync_status, name="sync_status"),
     path("models/<str:name>/", views.model_detail, name="model_detail"),
+    path("models/<str:name>/sync/", views.model_sync, name="model_sync"),
     path("models/<str:name>/versions/<int:version>/", views.version_detail, name="version_detail"),
     path("models/<str:name>/versions/<int:version>/lineage/", views.version_lineage_view, name="version_lineage"),
     path("lineage/", views.lineage_search, name="lineage_search"),

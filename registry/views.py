@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from . import panels, selectors, services
+from .access import owners_manage_refusal, sync_refusal
 from .forms import LineageSearchForm, ModelFilterForm, ReverseLineageForm, VersionTableForm
 from .lineage import version_lineage
 from .models import SyncRun
@@ -57,16 +58,23 @@ def model_list(request):
         # Callables: the template evaluates them only when it renders the whole page (panels too).
         "owners": selectors.owner_choices,
         "sync": selectors.sync_run_latest_running,
+        "can_sync": lambda: sync_refusal(request.user) is None,  # whole page only
         "panels": panels.panels_for(objects),
         "columns": panels.columns_for(objects, page),
     }
     return _render(request, "registry/model_list.html", context, fragments=("results",))
 
 
-@login_required
-@require_POST
-def sync_now(request):
-    sync_run = services.sync_run_start(actor=request.user)
+def _sync_now(request, model=None):
+    """ "Sync now" of ``model`` (None: the whole registry): the sync's status, or 429 inside the cooldown."""
+    try:
+        sync_run = services.sync_now(actor=request.user, model=model)
+    except services.SyncTooSoon as too_soon:
+        context = {"too_soon": too_soon, "model": model}
+        template = "registry/sync_detail.html#too-soon" if request.htmx else "registry/sync_too_soon.html"
+        response = render(request, template, context, status=429)
+        response["Retry-After"] = str(too_soon.retry_after)
+        return response
     if request.htmx:
         return render(request, "registry/sync_detail.html#status", {"sync": sync_run})
     if sync_run.is_done:
@@ -79,7 +87,20 @@ def sync_now(request):
         messages.add_message(request, level, text)
     else:
         messages.info(request, f"Sync #{sync_run.pk} is running; reload this page to see the result.")
-    return redirect("registry:model_list")
+    return redirect(model.get_absolute_url() if model is not None else "registry:model_list")
+
+
+@login_required
+@require_POST
+def sync_now(request):
+    return _sync_now(request)
+
+
+@login_required
+@require_POST
+@_follow_renames
+def model_sync(request, name):
+    return _sync_now(request, selectors.model_get_for_user(request.user, name))
 
 
 @login_required
@@ -122,6 +143,9 @@ def model_detail(request, name):
         "chart": shown.chart,
         "headline": shown.headline,
         "timeline": shown.timeline,  # a method: evaluated only when the whole page renders
+        "owner_suggestion": selectors.tag_suggestion(shown.model),
+        "can_manage_owners": owners_manage_refusal(request.user) is None,
+        "can_sync": lambda: sync_refusal(request.user, shown.model) is None,  # whole page only
         "panels": panels.panels_for(objects),
         "columns": panels.columns_for(objects, shown.page),
     }

@@ -4,6 +4,8 @@ Every app's ``access.py`` asks these; no other module spells a group name, a sys
 admin test. ``audit`` imports this too, so it lives in the project package, not in an app.
 """
 
+from django.db.models import Q
+
 REVIEWERS = "reviewers"
 ML_LEADS = "ml-leads"
 OWNERS = "owners"
@@ -30,8 +32,21 @@ def in_group(user, *names: str) -> bool:
 
 
 def is_owner(user, model) -> bool:
-    """Owners of a model: ``RegisteredModel.owner`` (from MLflow's ``owner`` tag) is their user name."""
-    return bool(getattr(user, "is_authenticated", False)) and bool(model.owner) and model.owner == user.get_username()
+    """Owners of a model: the users the portal names on it (``registry.ModelOwner``) and the members of the groups
+    it names. MLflow's ``owner`` tag (``RegisteredModel.owner_tag``) grants nothing (docs/roles.md).
+
+    One query; none when the model's ``owners`` are prefetched and name no group (one for the user's groups when
+    they do): list pages prefetch them (``registry.selectors.with_owners``).
+    """
+    if not getattr(user, "is_authenticated", False) or model is None or model.pk is None:
+        return False
+    prefetched = getattr(model, "_prefetched_objects_cache", {}).get("owners")
+    if prefetched is None:
+        return model.owners.filter(Q(user_id=user.pk) | Q(group__user=user.pk)).exists()
+    if any(row.user_id == user.pk for row in prefetched):
+        return True
+    groups = {row.group_id for row in prefetched if row.group_id}
+    return bool(groups) and user.groups.filter(pk__in=groups).exists()
 
 
 def is_owner_or_admin(user, model) -> bool:

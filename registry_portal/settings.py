@@ -528,3 +528,7 @@ CELERY_BEAT_SCHEDULE["count-login-failures"] = {
     "schedule": 60.0,
     "options": {"expires": 54},
 }
+
+# --- ownership and roles (issue 15, docs/roles.md) ---
+# "Sync now" is accepted at most once per this many seconds per scope (a model, or the whole registry).
+SYNC_NOW_COOLDOWN_SECONDS = envint("SYNC_NOW_COOLDOWN_SECONDS", "60")

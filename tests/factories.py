@@ -24,6 +24,7 @@ from cards.sections import REQUIRED_SECTIONS
 from registry.models import (
     Dataset,
     LoggedModel,
+    ModelOwner,
     ModelRename,
     ModelVersion,
     RegisteredModel,
@@ -44,18 +45,46 @@ _ids = itertools.count(1)
 # --- mirror rows --------------------------------------------------------------------------------
 
 
-def make_model(name="Churn", *, owner=OWNER, description="", tags=None, aliases=None, **fields) -> RegisteredModel:
-    """``fields``: any other column, e.g. ``sync_error`` and ``stale_since``."""
-    return RegisteredModel.objects.create(
+def person(username: str):
+    """The user ``username``, made (with an address) on first use: a factory's owner and the root conftest's
+    persona of that name are one user, whichever comes first."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})[0]
+
+
+def make_owner(model: RegisteredModel | str, owner) -> ModelOwner:
+    """Make ``owner`` (a user, a user name, or a ``Group``) a portal owner of ``model`` (a row or a name), as an
+    admin does on the roles page (the row only; the audited way is ``registry.services.model_owner_add``)."""
+    from django.contrib.auth.models import Group
+
+    if isinstance(model, str):
+        model = RegisteredModel.objects.get(name=model)
+    if isinstance(owner, Group):
+        return ModelOwner.objects.get_or_create(model=model, group=owner)[0]
+    user = person(owner) if isinstance(owner, str) else owner
+    return ModelOwner.objects.get_or_create(model=model, user=user)[0]
+
+
+def make_model(
+    name="Churn", *, owner=OWNER, owner_tag="", description="", tags=None, aliases=None, **fields
+) -> RegisteredModel:
+    """A model owned in the portal by ``owner`` (a user name, a user or a ``Group``; ``None`` or "" for nobody).
+    ``owner_tag``: MLflow's ``owner`` tag only (a suggestion, it grants nothing). ``fields``: any other column,
+    e.g. ``sync_error`` and ``stale_since``."""
+    model = RegisteredModel.objects.create(
         name=name,
-        owner=owner,
+        owner_tag=owner_tag,
         description=description,
-        tags=tags or {},
+        tags={**({"owner": owner_tag} if owner_tag else {}), **(tags or {})},
         aliases=aliases or {},
         created_at=T0,
         updated_at=T0,
         **fields,
     )
+    if owner:
+        make_owner(model, owner)
+    return model
 
 
 def make_dataset(name="churn-data", digest="d1g3st01", **fields) -> Dataset:

@@ -35,6 +35,7 @@ def test_the_evidence_is_all_registered():
         "registry.modelversion",
         "registry.run",
         "registry.syncrun",
+        "registry.modelowner",
         "registry.stagechange",
     }
     assert evidence <= set(READ_ONLY)

@@ -16,7 +16,9 @@ from accounts.models import ApiToken
 from accounts.services import api_token_create
 from approvals.models import TransitionRequest, UnapprovedTransition
 from cards.models import CardPublication, CardRevision, ModelCard
-from registry.models import ModelVersion, RegisteredModel
+from registry.models import ModelOwner, ModelVersion
+from registry_portal.roles import REVIEWERS
+from tests.factories import make_model, make_owner
 
 PERSONAS = ("anonymous", "outsider", "owner", "reviewer_a", "reviewer_b", "lead", "admin")
 OK = "ok"  # the action happened: a redirect back (or the fragment, for preview)
@@ -30,11 +32,13 @@ class World:
     unapproved: UnapprovedTransition
     card_revision: CardRevision
     owners_token: ApiToken
+    owner_row: ModelOwner
 
 
 @pytest.fixture
 def world(people, owner) -> World:
-    model = RegisteredModel.objects.create(name="churn", owner=owner.username)
+    # Owned in the portal by the owner; MLflow's owner tag names the outsider, which grants them nothing.
+    model = make_model("churn", owner=owner, owner_tag="otto-outsider")
     versions = {
         number: ModelVersion.objects.create(model=model, version=number, stage=stage)
         for number, stage in ((1, "Production"), (2, "Staging"), (3, "None"), (4, "None"))
@@ -63,14 +67,16 @@ def world(people, owner) -> World:
     revision = CardRevision.objects.create(card=card, number=1, author=owner.username, summary="first", sections={})
     CardPublication.objects.create(revision=revision, status=CardPublication.FAILED, error="MLflow was down")
     token, _ = api_token_create(actor=owner, user=owner, name="pipeline")
-    return World(people, open_request, failed_request, unapproved, revision, token)
+    return World(people, open_request, failed_request, unapproved, revision, token, model.owners.get())
 
 
 def _actions(w: World) -> dict:
     """name → (url, POST data, who may): who is the set of personas the action is allowed for."""
     everyone = set(PERSONAS) - {"anonymous"}
+    staff = {"reviewer_a", "reviewer_b", "lead", "admin"}  # reviewers, ML leads, admins
     return {
-        "sync_now": (reverse("registry:sync_now"), {}, everyone),
+        "sync_now": (reverse("registry:sync_now"), {}, staff),
+        "model_sync": (reverse("registry:model_sync", args=["churn"]), {}, staff | {"owner"}),
         "check_run_start": (
             reverse("approvals:check_run_start", args=["churn", 3]),
             {"stage": "Staging"},
@@ -100,7 +106,7 @@ def _actions(w: World) -> dict:
         "request_comment": (
             reverse("approvals:request_comment", args=[w.open_request.pk]),
             {"body": "a thought"},
-            everyone,
+            staff | {"owner"},  # the owner is the requester here, and owns the model
         ),
         "unapproved_acknowledge": (
             reverse("approvals:unapproved_acknowledge", args=[w.unapproved.pk]),
@@ -117,6 +123,18 @@ def _actions(w: World) -> dict:
         "token_create": (reverse("accounts:tokens"), {"name": "ci", "expires_in_days": ""}, everyone),
         # Another user's token is as good as absent on the page: 404, not 403 (see REFUSED_WITH).
         "token_revoke": (reverse("accounts:token_revoke", args=[w.owners_token.pk]), {}, {"owner"}),
+        "role_member_add": (
+            reverse("accounts:role_member_add"),
+            {"user": "otto-outsider", "role": REVIEWERS},
+            {"admin"},
+        ),
+        "role_member_remove": (
+            reverse("accounts:role_member_remove"),
+            {"user": "rita-reviewer", "role": REVIEWERS},
+            {"admin"},
+        ),
+        "owner_add": (reverse("accounts:owner_add"), {"model": "churn", "user": "otto-outsider"}, {"admin"}),
+        "owner_remove": (reverse("accounts:owner_remove", args=[w.owner_row.pk]), {}, {"admin"}),
     }
 
 
@@ -125,6 +143,7 @@ REFUSED_WITH = {"token_revoke": 404}
 
 ACTIONS = (
     "sync_now",
+    "model_sync",
     "check_run_start",
     "request_create",
     "review_approve",
@@ -138,6 +157,10 @@ ACTIONS = (
     "card_publish_again",
     "token_create",
     "token_revoke",
+    "role_member_add",
+    "role_member_remove",
+    "owner_add",
+    "owner_remove",
 )
 
 
@@ -171,7 +194,10 @@ def _offered(html: str, url: str) -> bool:
 
 # page → the actions whose form or link that page carries when the persona may use it
 PAGES = {
-    "request_page_open": (lambda w: w.open_request.get_absolute_url(), ("review_approve", "request_withdraw")),
+    "request_page_open": (
+        lambda w: w.open_request.get_absolute_url(),
+        ("review_approve", "request_withdraw", "request_comment"),
+    ),
     "request_page_failed": (lambda w: w.failed_request.get_absolute_url(), ("request_retry",)),
     "checks_panel": (lambda w: reverse("approvals:version_checks", args=["churn", 3]), ("check_run_start",)),
     "request_form": (lambda w: reverse("approvals:request_create", args=["churn", 4]), ("request_create",)),
@@ -179,8 +205,15 @@ PAGES = {
         lambda w: reverse("cards:card_detail", args=["churn", 4]),
         ("card_section_edit", "card_publish_again"),
     ),
-    "model_page": (lambda w: reverse("registry:model_detail", args=["churn"]), ("unapproved_acknowledge",)),
+    "model_page": (
+        lambda w: reverse("registry:model_detail", args=["churn"]),
+        ("unapproved_acknowledge", "model_sync", "owner_add"),
+    ),
     "model_list": (lambda w: reverse("registry:model_list"), ("sync_now",)),
+    "roles_page": (
+        lambda w: reverse("accounts:roles"),
+        ("role_member_add", "role_member_remove", "owner_add", "owner_remove"),
+    ),
 }
 
 
@@ -199,3 +232,57 @@ def test_pages_offer_exactly_what_the_persona_may_do(client, world, page, person
         offered = {name: _offered(html, _actions(world)[name][0]) for name in actions}
     expected = {name: persona in _actions(world)[name][2] for name in actions}
     assert offered == expected
+
+
+# --- ownership: the portal's owners, not MLflow's tag (docs/roles.md) ---------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_roles_page_is_for_admins_and_linked_from_their_nav_only(client, world):
+    for persona in ("outsider", "owner", "reviewer_a", "lead", "admin"):
+        client.force_login(world.users[persona])
+        assert client.get(reverse("accounts:roles")).status_code == (200 if persona == "admin" else 403)
+        nav = client.get(reverse("registry:model_list")).content.decode()
+        assert (f'href="{reverse("accounts:roles")}"' in nav) == (persona == "admin")
+
+
+@pytest.mark.django_db
+def test_an_mlflow_owner_tag_grants_nothing(client, world):
+    """The outsider is named by the model's MLflow ``owner`` tag: they may still do nothing an owner may."""
+    outsider = world.users["outsider"]
+    client.force_login(outsider)
+    for name in ("request_create", "card_section_edit", "card_publish_again", "model_sync", "request_comment"):
+        url, data, _ = _actions(world)[name]
+        assert client.post(url, data).status_code == 403, name
+    page = client.get(reverse("registry:model_detail", args=["churn"])).content.decode()
+    assert "MLflow says: <strong>otto-outsider</strong>" in page
+    assert 'action="/accounts/roles/owners/add/"' not in page  # only admins get "make owner"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stage, excluded", [("Production", True), ("Archived", False)])
+def test_an_owner_who_reviews_is_excluded_from_their_models_production_requests(
+    client, world, reviewer_b, stage, excluded
+):
+    """reviewer_a owns churn through a group: by default the policy keeps owners from reviewing Production only."""
+    from django.contrib.auth.models import Group
+
+    team = Group.objects.create(name="churn-team")
+    world.users["reviewer_a"].groups.add(team)
+    make_owner("churn", team)
+    request = world.open_request
+    if stage != request.to_stage:
+        TransitionRequest.objects.filter(pk=request.pk).update(to_stage=stage)
+    client.force_login(world.users["reviewer_a"])
+    url = reverse("approvals:review_submit", args=[request.pk])
+    page = client.get(request.get_absolute_url()).content.decode()
+    response = client.post(url, {"decision": "approve", "comment": ""})
+    if excluded:
+        assert response.status_code == 403
+        assert "excludes the model&#x27;s owners from reviewing" in response.content.decode()
+        assert f'action="{url}"' not in page and "excludes the model&#x27;s owners" in page
+    else:
+        assert response.status_code in (200, 302) and f'action="{url}"' in page
+    # Another reviewer, who owns nothing, is never excluded.
+    client.force_login(reviewer_b)
+    assert f'action="{url}"' in client.get(request.get_absolute_url()).content.decode()

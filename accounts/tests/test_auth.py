@@ -111,11 +111,11 @@ def test_last_used_is_written_at_most_once_a_minute(client, owner, django_assert
     assert token.last_used_at > first - dt.timedelta(minutes=2)
 
 
-def test_session_works_for_reads_and_needs_csrf_for_writes(owner):
+def test_session_works_for_reads_and_needs_csrf_for_writes(reviewer):
     from django.test import Client
 
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(owner)
+    browser.force_login(reviewer)
     assert browser.get(URL).status_code == 200
     refused = browser.post("/api/v1/sync")
     assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
@@ -124,8 +124,8 @@ def test_session_works_for_reads_and_needs_csrf_for_writes(owner):
     assert browser.post("/api/v1/sync", HTTP_X_CSRFTOKEN=token).status_code == 202
 
 
-def test_a_token_needs_no_csrf_for_writes(owner):
+def test_a_token_needs_no_csrf_for_writes(reviewer):
     from django.test import Client
 
-    _, secret = api_token_create(actor=owner, user=owner, name="ci")
+    _, secret = api_token_create(actor=reviewer, user=reviewer, name="ci")
     assert Client(enforce_csrf_checks=True).post("/api/v1/sync", **bearer(secret)).status_code == 202

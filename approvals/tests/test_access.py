@@ -122,9 +122,14 @@ def test_admins_retry_a_failed_request(people, version, owner):
     assert access.retry_refusal(people["admin"], request).message == f"request #{request.pk} is applied, not failed"
 
 
-def test_everyone_signed_in_comments(people, version, owner):
+def test_reviewers_leads_the_requester_owners_and_admins_comment(people, version, owner, outsider):
     request = request_of(version, owner)
-    assert allowed(lambda user: access.comment_refusal(user, request), people) == set(PERSONAS) - {"anonymous"}
+    assert allowed(lambda user: access.comment_refusal(user, request), people) == {"owner", "reviewer", "lead", "admin"}
+    request.requested_by = outsider  # the requester comments on their request, owner or not
+    assert access.comment_refusal(outsider, request) is None
+    request.requested_by = owner
+    refusal = access.comment_refusal(people["staff"], request)
+    assert refusal.status == 403 and "the model's owners and admins may comment" in refusal.message
 
 
 def test_admins_acknowledge_an_unapproved_transition_once(people):

@@ -115,6 +115,8 @@ def test_a_request_shows_reviews_with_staleness_and_checks_with_evidence(call, p
         "review_refusal": f"only members of {REVIEWERS} may review",
         "withdraw": False,
         "retry": False,
+        "comment": False,
+        "comment_refusal": "only reviewers, ML leads, the requester, the model's owners and admins may comment",
     }
 
     write_card(staging, complete_sections())  # the content changes: the approval no longer counts

@@ -26,7 +26,7 @@ from conftest import MlflowServer
 from registry.models import ModelVersion, StageChange
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import MlflowWorld
-from tests.factories import GOOD_TAGS, file_request, version_of
+from tests.factories import GOOD_TAGS, file_request, make_owner, version_of
 
 API = "/api/2.0/mlflow/model-versions"
 TRANSITIONS = f"{API}/transition-stage"
@@ -78,6 +78,7 @@ class Scene:
         world.create_version(self.name, stage="Production", metrics={"accuracy": 0.91}, tags=GOOD_TAGS)
         world.create_version(self.name, stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
         sync_registry(model_name=self.name)
+        make_owner(self.name, owner)
         self.request = file_request(owner, version_of(self.name, 2), justification="better churn recall")
         check_run = CheckRun.objects.get(request=self.request)
         wait_for(lambda: CheckRun.objects.get(pk=check_run.pk).is_done, "the checks to run")

@@ -19,7 +19,7 @@ from approvals.gate import gate_decision
 from approvals.models import Policy, TransitionRequest, UnapprovedTransition
 from registry.models import ModelVersion, SyncRun
 from registry.sync import sync_registry
-from tests.factories import GOOD_TAGS, card_save, complete_sections, make_sync, version_of
+from tests.factories import GOOD_TAGS, card_save, complete_sections, make_owner, make_sync, version_of
 
 pytestmark = pytest.mark.django_db
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "portal-gate"
@@ -39,6 +39,7 @@ def applied(mlflow_store, owner, reviewer_a, reviewer_b, django_capture_on_commi
     mlflow_store.create_version("Churn", stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
     with django_capture_on_commit_callbacks(execute=True):
         sync_registry()
+    make_owner("Churn", owner)
     with django_capture_on_commit_callbacks(execute=True):
         request = services.transition_request_create(
             actor=owner, version=version_of("Churn", 2), to_stage="Production", justification="beats v1"

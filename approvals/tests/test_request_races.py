@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from conftest import member
 from registry.sync import sync_registry
 from registry_portal.roles import REVIEWERS
-from tests.factories import GOOD_TAGS, file_request, version_of
+from tests.factories import GOOD_TAGS, file_request, make_owner, version_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 TRANSITIONS = "/api/2.0/mlflow/model-versions/transition-stage"
@@ -53,6 +53,7 @@ def race(mlflow_remote, mlflow_server, owner):
     mlflow_remote.create_version(name, stage="Production", metrics={"accuracy": 0.91}, tags=GOOD_TAGS)
     mlflow_remote.create_version(name, stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
     sync_registry(model_name=name)
+    make_owner(name, owner)
     request = file_request(owner, version_of(name, 2), justification="race")
     assert CheckRun.objects.get(request=request).status == CheckRun.PASSED  # committed: the eager task ran
     return name, request

@@ -17,7 +17,15 @@ from conftest import member
 from registry.models import ModelVersion
 from registry.sync import sync_registry
 from registry_portal.roles import REVIEWERS
-from tests.factories import GOOD_TAGS, complete_sections, file_request, make_logged_model, version_of, write_card
+from tests.factories import (
+    GOOD_TAGS,
+    complete_sections,
+    file_request,
+    make_logged_model,
+    make_owner,
+    version_of,
+    write_card,
+)
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -285,15 +293,21 @@ class TestWithdrawAndRetry:
 
 
 class TestComments:
-    def test_anyone_signed_in_comments_with_htmx(self, client, outsider, filed):
-        client.force_login(outsider)
+    def test_a_lead_comments_with_htmx_and_an_outsider_is_refused(self, client, lead, outsider, filed):
+        client.force_login(lead)
         url = reverse("approvals:request_comment", args=[filed.pk])
         response = client.post(url, {"body": "What about the March data?"}, **HTMX)
         html = response.content.decode()
         assert response.status_code == 200
         assert html.lstrip().startswith('<div id="comments">')
-        assert "What about the March data?" in html and "otto-outsider" in html
+        assert "What about the March data?" in html and "lena-lead" in html
         assert TransitionRequest.objects.get().status == "pending"
+        client.force_login(outsider)
+        refused = client.post(url, {"body": "me too"})
+        assert refused.status_code == 403 and "may comment" in refused.content.decode()
+        page = client.get(page_url(filed)).content.decode()
+        assert 'id="comment-refusal"' in page and f'action="{url}"' not in page
+        assert RequestComment.objects.count() == 1
 
     def test_a_plain_post_redirects_and_an_empty_comment_is_400(self, client, reviewer, filed):
         client.force_login(reviewer)
@@ -313,6 +327,7 @@ def test_the_deciding_approval_polls_until_applied(
     mlflow_store.client.create_registered_model("Churn", tags={"owner": owner.username})
     mlflow_store.create_version("Churn", stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS)
     sync_registry()
+    make_owner("Churn", owner)
     staged = version_of("Churn", 1)
     request = file_request(owner, staged, to_stage="Archived", capture=django_capture_on_commit_callbacks)
     request.required_approvals = 2
@@ -374,8 +389,9 @@ def test_the_request_page_query_count_does_not_grow(client, owner, ready, django
     client.force_login(viewer)
     # session, user, request (+version, model, run), its reviews, the digest (2), the check run, review refusal,
     # quorum (2), Production version, comments, the checks and card panels (6: the digest is read once a page),
-    # nav: Reviews badge and audit link, footer's last sync: none per review or comment
-    with django_assert_num_queries(21):
+    # nav: Reviews badge and audit link, footer's last sync; the model's owners (prefetched: request and card panel),
+    # the comment question (the viewer's groups): none per review or comment
+    with django_assert_num_queries(24):
         response = client.get(page_url(request))
     assert response.status_code == 200
     assert response.content.decode().count("note ") == size

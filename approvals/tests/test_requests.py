@@ -19,7 +19,15 @@ from conftest import member
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
 from registry_portal.roles import REVIEWERS
-from tests.factories import GOOD_TAGS, complete_sections, deliver_notifications, file_request, version_of, write_card
+from tests.factories import (
+    GOOD_TAGS,
+    complete_sections,
+    deliver_notifications,
+    file_request,
+    make_owner,
+    version_of,
+    write_card,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +63,7 @@ def world(mlflow_store, simple_policy, owner):
         "Churn", stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS, dataset=("churn-data", frame())
     )
     sync_registry()
+    make_owner("Churn", owner)
     return mlflow_store
 
 

@@ -87,8 +87,9 @@ class TestPanel:
         with django_capture_on_commit_callbacks(execute=True):
             services.check_run_create(version=version, stage="Production", actor=owner)
         client.force_login(owner)
-        # session + user, version, latest run, its results, digest (datasets, card), owner check is free
-        with django_assert_num_queries(7):
+        # session + user, version (+ its model's owners, prefetched), latest run, its results, digest (datasets,
+        # card); the owner check is then free
+        with django_assert_num_queries(8):
             response = client.get(urls(version)["panel"], **HTMX)
         assert response.content.decode().count('class="check passed"') == rules
 

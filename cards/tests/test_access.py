@@ -8,6 +8,7 @@ from cards.access import card_edit_refusal, card_publish_refusal
 from cards.models import CardPublication
 from cards.selectors import card_page
 from cards.services import card_publication_retry, card_revision_create
+from registry.selectors import version_get_for_user
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,8 @@ def test_a_model_without_an_owner_is_changed_by_admins_only(people, question, mi
 
 
 def test_the_questions_ask_no_query(people, churn_v1, django_assert_num_queries):
+    """As pages ask them: with the model's owners prefetched (``registry.selectors.version_get_for_user``)."""
+    churn_v1 = version_get_for_user(people["owner"], churn_v1.model.name, churn_v1.version)
     with django_assert_num_queries(0):
         for question in REFUSALS:
             for persona in PERSONAS:

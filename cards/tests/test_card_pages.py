@@ -150,7 +150,8 @@ def test_card_page_query_count_does_not_grow(client, owner, mirror, django_asser
 
     # session, user, version, latest revision (+card, publication), datasets; base.html: leads group, last sync,
     # Reviews badge
-    with django_assert_num_queries(8):
+    # + the model's owners (prefetched with the version), the card panel's ownership question
+    with django_assert_num_queries(10):
         assert client.get(reverse("cards:card_detail", args=["Churn", 1])).status_code == 200
 
 
@@ -162,7 +163,8 @@ def test_draft_page_query_count_does_not_grow(client, owner, mirror, django_asse
     client.force_login(owner)
 
     # ... plus the previous version's card to carry forward
-    with django_assert_num_queries(9):
+    # + the model's owners (prefetched), the ownership question
+    with django_assert_num_queries(11):
         assert client.get(reverse("cards:card_detail", args=["Churn", size + 1])).status_code == 200
 
 
@@ -174,7 +176,8 @@ def test_history_query_count_does_not_grow(client, owner, django_assert_num_quer
 
     # session, user, version, latest revision, revisions with publication; base.html: leads group, last sync,
     # Reviews badge
-    with django_assert_num_queries(8):
+    # + the model's owners (prefetched with the version)
+    with django_assert_num_queries(9):
         response = client.get(reverse("cards:history", args=["Churn", 1]), {"a": 1, "b": size})
     assert len(response.context["revisions"]) == size
 

@@ -14,7 +14,7 @@ from cards.services import card_publish
 from registry.models import ModelVersion
 from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import frame
-from tests.factories import card_save, version_of
+from tests.factories import card_save, make_owner, version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +45,7 @@ def churn(mlflow_store, owner):
     )
     number = world.create_version("Churn", run_id)
     assert sync_registry().status == "succeeded"
+    make_owner("Churn", owner)
     return world, version_of("Churn", number)
 
 
@@ -148,6 +149,7 @@ def test_a_version_without_a_run_gets_tags_only(mlflow_store, owner, django_capt
     world.client.create_registered_model("Runless", tags={"owner": owner.username})
     world.client.create_model_version("Runless", "s3://bucket/model")
     sync_registry()
+    make_owner("Runless", owner)
     version = ModelVersion.objects.select_related("model", "run").get(model__name="Runless")
 
     revision = card_save(owner, version, FULL_CARD, capture=django_capture_on_commit_callbacks)

@@ -11,6 +11,7 @@ from cards.models import CardPublication
 from cards.services import card_publication_retry, card_revision_create
 from registry.models import ModelVersion
 from registry.sync import sync_registry
+from tests.factories import make_owner
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,6 +52,7 @@ def test_the_worker_retries_then_fails_with_the_reason_then_publishes_on_request
     world.client.create_registered_model("Churn", tags={"owner": owner.username})
     world.create_version("Churn", metrics={"accuracy": 0.8})
     sync_registry()
+    make_owner("Churn", owner)
     version = ModelVersion.objects.select_related("model", "run").get(model__name="Churn")
     monkeypatch.setattr(tasks.publish_revision, "max_retries", 1)
     settings.MLFLOW_TRACKING_URI = "http://127.0.0.1:9"

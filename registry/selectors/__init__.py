@@ -26,7 +26,6 @@ from .model_list import (
     model_get_for_user,
     model_list_for_user,
     model_list_page,
-    owner_choices,
     sync_run_latest_running,
 )
 from .model_page import (
@@ -39,6 +38,15 @@ from .model_page import (
     model_versions,
     sort_versions,
     with_key_values,
+)
+from .owners import (
+    model_owner_get,
+    model_owners_all,
+    owned_by,
+    owner_choices,
+    owners_prefetch,
+    tag_suggestion,
+    with_owners,
 )
 from .versions import (
     ProductionComparison,
@@ -71,6 +79,12 @@ __all__ = [
     "model_get_for_user",
     "model_list_for_user",
     "model_list_page",
+    "model_owner_get",
+    "model_owners_all",
+    "owned_by",
+    "owners_prefetch",
+    "tag_suggestion",
+    "with_owners",
     "model_page",
     "model_timeline",
     "model_versions",

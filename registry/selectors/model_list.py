@@ -13,6 +13,7 @@ from django.http import Http404
 
 from ..links import ModelUrls
 from ..models import ModelRename, ModelVersion, RegisteredModel, SyncRun
+from .owners import owned_by, tag_suggestion, with_owners
 
 MODELS_PER_PAGE = 50
 
@@ -23,7 +24,7 @@ def model_list_for_user(user, *, query: str = "", stage: str = "", alias: str = 
     if query:
         models = models.filter(name__icontains=query)
     if owner:
-        models = models.filter(owner=owner)
+        models = models.filter(owned_by(owner))
     if stage:
         models = models.filter(Exists(ModelVersion.objects.filter(model=OuterRef("pk"), stage=stage)))
     if alias:
@@ -63,7 +64,7 @@ def model_list_for_user(user, *, query: str = "", stage: str = "", alias: str = 
 
 
 def model_list_page(user, filters: dict, page_number) -> Page:
-    page = Paginator(model_list_for_user(user, **filters), MODELS_PER_PAGE).get_page(page_number)
+    page = Paginator(with_owners(model_list_for_user(user, **filters)), MODELS_PER_PAGE).get_page(page_number)
     synced = last_synced_at([m.name for m in page])
     # Most rows share the whole-registry sync's time: humanize each distinct time once.
     humanized = {at: naturaltime(at) for at in set(synced.values()) if at}
@@ -71,6 +72,7 @@ def model_list_page(user, filters: dict, page_number) -> Page:
         model.last_synced = synced.get(model.name)
         model.last_synced_text = humanized.get(model.last_synced, "")
         model.urls = ModelUrls(model.name)
+        model.owner_suggestion = tag_suggestion(model)
     return page
 
 
@@ -110,10 +112,6 @@ def last_synced_at(names: list[str]) -> dict:
     return {name: synced.get(name) for name in names}
 
 
-def owner_choices():
-    return list(RegisteredModel.objects.exclude(owner="").values_list("owner", flat=True).distinct().order_by("owner"))
-
-
 class ModelRenamed(Exception):
     """The model asked for by name was renamed in MLflow: its pages now live under ``new_name``."""
 
@@ -140,7 +138,7 @@ def _raise_if_renamed(user, name: str) -> None:
 def model_get_for_user(user, name: str) -> RegisteredModel:
     """The model named ``name``; 404, or ``ModelRenamed`` when it was renamed since."""
     try:
-        return RegisteredModel.objects.visible_to(user).get(name=name)
+        return with_owners(RegisteredModel.objects.visible_to(user)).get(name=name)
     except RegisteredModel.DoesNotExist:
         _raise_if_renamed(user, name)
         raise Http404("No such model in the mirror.") from None

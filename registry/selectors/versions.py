@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Prefetch
 from django.http import Http404
 
 from ..metrics import MetricDelta, ParamDiff, metric_deltas, params_diff
-from ..models import ModelVersion, RegisteredModel, Run, RunInput, StageChange
+from ..models import ModelOwner, ModelVersion, RegisteredModel, Run, RunInput, StageChange
 from .model_list import _raise_if_renamed
 
 
 def version_get_for_user(user, name: str, version: int) -> ModelVersion:
     """Version ``version`` of model ``name``; 404, or ``ModelRenamed`` when the model was renamed since."""
-    versions = ModelVersion.objects.select_related("model", "run", "logged_model")
+    # The model's owners prefetched: every "may this user..." on the page asks ``roles.is_owner`` at no query.
+    versions = ModelVersion.objects.select_related("model", "run", "logged_model").prefetch_related(
+        Prefetch("model__owners", queryset=ModelOwner.objects.select_related("user", "group").order_by("id"))
+    )
     try:
         return versions.get(model__in=RegisteredModel.objects.visible_to(user), model__name=name, version=version)
     except ModelVersion.DoesNotExist:

@@ -17,8 +17,9 @@ from .common import ACTOR
 
 
 def owner_of(tags: dict) -> str:
-    """The ``owner`` tag as the model's owner (a user name), or empty: a tag value longer than any user name
-    (MLflow allows 100,000 characters) names nobody; the tag itself is mirrored as it is."""
+    """The ``owner`` tag as a suggested owner (a user name), or empty: a tag value longer than any user name
+    (MLflow allows 100,000 characters) names nobody; the tag itself is mirrored as it is. It grants nothing:
+    the portal's owners are ``ModelOwner`` rows (docs/roles.md)."""
     owner = tags.get("owner", "")
     return owner if len(owner) <= OWNER_LENGTH else ""
 
@@ -28,7 +29,7 @@ def _model_fields(model: ModelData) -> dict:
         "description": model.description,
         "tags": model.tags,
         "aliases": model.aliases,
-        "owner": owner_of(model.tags),
+        "owner_tag": owner_of(model.tags),
         "created_at": model.created_at,
         "updated_at": model.updated_at,
     }
@@ -119,11 +120,25 @@ def _sync_model(
         else:
             model = RegisteredModel.objects.create(name=data.name, **fields)
         counts["models_created"] += 1
-        events.append(PendingEvent(ACTOR, "registry.model_created", _model_target(data.name), {"owner": model.owner}))
+        events.append(
+            PendingEvent(ACTOR, "registry.model_created", _model_target(data.name), {"owner_tag": model.owner_tag})
+        )
         _alias_changes(data.name, {}, data.aliases, sync_run, events, changes)
     else:
         before = {k: getattr(model, k) for k in fields}
         changed = [k for k, v in fields.items() if before[k] != v]
+        if "owner_tag" in changed:
+            # A suggestion that changed: flagged until an admin accepts (makes them owner) or dismisses it.
+            fields.update(owner_tag_flagged_at=timezone.now(), owner_tag_previous=before["owner_tag"])
+            changed += ["owner_tag_flagged_at", "owner_tag_previous"]
+            events.append(
+                PendingEvent(
+                    ACTOR,
+                    "registry.owner_tag_changed",
+                    _model_target(data.name),
+                    {"from": before["owner_tag"], "to": fields["owner_tag"], "grants": "nothing"},
+                )
+            )
         if changed:
             for key in changed:
                 setattr(model, key, fields[key])
@@ -132,7 +147,15 @@ def _sync_model(
             described = {
                 k: {"from": before[k], "to": fields[k]}
                 for k in changed
-                if k not in ("updated_at", "aliases", "sync_error", "stale_since")
+                if k
+                not in (
+                    "updated_at",
+                    "aliases",
+                    "sync_error",
+                    "stale_since",
+                    "owner_tag_flagged_at",
+                    "owner_tag_previous",
+                )
             }
             if described:
                 events.append(PendingEvent(ACTOR, "registry.model_updated", _model_target(data.name), described))

@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 
 from registry import api_extras
-from registry.models import SyncRun
-from tests.factories import make_dataset, make_model, make_run, make_version, rename
+from registry.models import SyncCooldown, SyncRun
+from tests.factories import T0, make_dataset, make_model, make_run, make_version, rename
 
 API = "/api/v1"
 
@@ -50,7 +50,7 @@ def strict_json(response):
 
 
 def test_models_lists_with_filters_and_page_numbers(api, churn, django_assert_max_num_queries):
-    with django_assert_max_num_queries(4):  # session, user, count, page
+    with django_assert_max_num_queries(5):  # session, user, count, page, the page's owners
         body = strict_json(api.get(f"{API}/models"))
     assert body["count"] == 2 and [m["name"] for m in body["items"]] == ["Churn", "Fraud"]
     first = body["items"][0]
@@ -100,7 +100,9 @@ def test_models_need_credentials(client, churn):
 
 def test_model_detail_and_its_404s(api, churn):
     body = api.get(f"{API}/models/Churn").json()
-    assert body["name"] == "Churn" and body["owner"] == "olga-owner" and body["production_version"] == 1
+    assert body["name"] == "Churn" and body["production_version"] == 1
+    # The portal's owners, and MLflow's tag (a suggestion) apart from them.
+    assert body["owners"] == [{"user": "olga-owner", "group": None}] and body["owner_tag"] == ""
     assert "last_synced_at" in body
     missing = api.get(f"{API}/models/Nope")
     assert missing.status_code == 404 and missing.json() == {
@@ -189,14 +191,21 @@ def test_dataset_versions(api, churn):
     assert api.get(f"{API}/datasets/d1g3st01/versions", {"stage": "x"}).status_code == 422
 
 
-def test_sync_starts_once_and_reports_its_status(api, db):
-    started = api.post(f"{API}/sync")
+def test_sync_starts_once_and_reports_its_status(api, client, reviewer, db):
+    assert api.post(f"{API}/sync").status_code == 403  # the outsider: reviewers, ML leads and admins sync
+    client.force_login(reviewer)
+    started = client.post(f"{API}/sync")
     assert started.status_code == 202
     sync_id = started.json()["sync_run_id"]
-    assert api.post(f"{API}/sync").json()["sync_run_id"] == sync_id  # one already running is answered
+    again = client.post(f"{API}/sync")  # inside the minute: refused, with when to ask again
+    assert again.status_code == 429 and again.json()["code"] == "too_soon"
+    assert 1 <= again.json()["retry_after"] <= 60 and again["Retry-After"] == str(again.json()["retry_after"])
+    assert f"try again in {again.json()['retry_after']} s" in again.json()["detail"]
+    SyncCooldown.objects.update(requested_at=T0)  # the minute has passed
+    assert client.post(f"{API}/sync").json()["sync_run_id"] == sync_id  # one already running is answered
     body = api.get(f"{API}/sync/{sync_id}").json()
     assert (body["id"], body["status"], body["mode"], body["is_done"]) == (sync_id, SyncRun.RUNNING, "reconcile", False)
-    assert body["trigger"] == "user:otto-outsider"
+    assert body["trigger"] == "user:rita-reviewer"
     assert api.get(f"{API}/sync/999999").status_code == 404
     assert api.get(f"{API}/sync/{10**30}").status_code == 422
 

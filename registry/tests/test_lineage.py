@@ -127,11 +127,11 @@ def test_lineage_query_count_does_not_grow(client_in, django_assert_num_queries,
     version = make_version(model, 1, aliases=[f"a{i}" for i in range(count)], commit=COMMIT_A)
     for i in range(count):
         use_dataset(version.run, make_dataset(f"d{i}", f"{i:08x}"))
-    # session, user, version+model+run, datasets, audit nav link, Reviews nav badge, footer's last sync
-    with django_assert_num_queries(7):
+    # session, user, version+model+run (+ its model's owners), datasets, audit nav link, Reviews nav badge, footer's last sync
+    with django_assert_num_queries(8):
         response = client_in.get("/models/Wide/versions/1/lineage/")
     assert response.content.decode().count('class="node dataset"') == count
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         client_in.get("/models/Wide/versions/1/lineage/", HTTP_ACCEPT="application/json")
 
 

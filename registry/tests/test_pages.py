@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 from django.urls import reverse
 
-from registry.models import SyncRun
+from registry.models import SyncCooldown, SyncRun
 from tests.factories import OWNER, T0, make_dataset, make_model, make_version, stage_change, use_dataset
 
 pytestmark = pytest.mark.django_db
@@ -159,11 +159,12 @@ def test_model_list_query_count_does_not_grow(client_in, django_assert_num_queri
         make_version(model, 1, stage="Production", with_run=False)
         make_version(model, 2, stage="Staging", with_run=False)
     # session, user, count, page, last sync per model, audit nav link, owners, running sync, footer's last sync;
-    # approvals: Reviews nav badge, unapproved-change banner (shared with the row markers), open request counts
-    with django_assert_num_queries(12):
+    # approvals: Reviews nav badge, unapproved-change banner (shared with the row markers), open request counts;
+    # the page's models' owners (one prefetch), the "Sync now" question (the user's groups)
+    with django_assert_num_queries(14):
         response = client_in.get("/")
     assert response.status_code == 200
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):  # + the page's owners
         client_in.get("/?q=m", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results")
 
 
@@ -209,10 +210,14 @@ def test_sync_now_with_htmx_polls_until_done(client_in, django_capture_on_commit
 def test_a_second_click_while_syncing_reuses_the_running_sync(client_in, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         client_in.post("/sync/", HTTP_HX_REQUEST="true")
+        too_soon = client_in.post("/sync/", HTTP_HX_REQUEST="true")  # inside the minute: 429, "try again"
+        assert too_soon.status_code == 429 and "try again in" in too_soon.content.decode()
+        SyncCooldown.objects.update(requested_at=T0)  # a minute later, the first sync still running
         client_in.post("/sync/", HTTP_HX_REQUEST="true")
     assert SyncRun.objects.count() == 1
     assert len(callbacks) == 1
     SyncRun.objects.update(started_at=T0)  # older than the task time limit: its worker is gone
+    SyncCooldown.objects.update(requested_at=T0)
     with django_capture_on_commit_callbacks(execute=False):
         client_in.post("/sync/", HTTP_HX_REQUEST="true")
     assert SyncRun.objects.count() == 2
@@ -253,7 +258,8 @@ def test_sync_now_with_the_broker_down_fails_the_sync_run_with_the_reason(client
     assert sync_run.status == SyncRun.FAILED and sync_run.finished_at is not None
     assert sync_run.error.startswith("Could not queue the sync:")
     assert f"Sync #{sync_run.pk} failed. Could not queue the sync" in response.content.decode()
-    # Not left "running": the next click starts a new sync instead of waiting on this one.
+    # Not left "running": the next click (a minute later) starts a new sync instead of waiting on this one.
+    SyncCooldown.objects.update(requested_at=T0)
     client_in.post("/sync/")
     assert SyncRun.objects.count() == 2
 
@@ -367,10 +373,10 @@ def test_model_page_query_count_does_not_grow(client_in, django_assert_num_queri
         stage_change("Big", number, "", "Staging", at=T0 + dt.timedelta(hours=number))
     # session, user, model, versions with runs, audit nav link, card statuses, stage changes, footer's last sync;
     # approvals: Reviews nav badge, unapproved-change banner, open requests (section and table share it)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(13):  # + the model's owners (prefetch), the "Sync now" question
         response = client_in.get("/models/Big/?sort=metric:accuracy")
     assert response.status_code == 200
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):  # + the model's owners
         client_in.get("/models/Big/?page=2", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="versions")
 
 
@@ -456,7 +462,8 @@ def test_version_page_query_count_does_not_grow(client_in, django_assert_num_que
         stage_change("Wide", 2, "", "Staging" if i % 2 else "None", at=T0 + dt.timedelta(hours=i))
     # session, user, version+model+run, production+run, datasets, history, audit nav link,
     # the checks panel (2), the card panel (4), footer's last sync, Reviews nav badge, open request panel
-    with django_assert_num_queries(16):
+    # + the version's and the panels' model owners (one prefetch each: ownership questions then cost none)
+    with django_assert_num_queries(18):
         response = client_in.get("/models/Wide/versions/2/")
     assert response.status_code == 200
 

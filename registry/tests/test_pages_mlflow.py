@@ -6,6 +6,7 @@ import pytest
 
 from registry.models import Dataset, ModelVersion
 from registry.sync import sync_registry
+from tests.factories import make_owner
 
 from .mlflow_helpers import frame
 
@@ -40,11 +41,15 @@ def synced(mlflow_store):
 
 def test_pages_render_what_mlflow_holds(client_in, synced):
     world, v1, v2, v3 = synced
+    # MLflow's tag names alice: the list shows it as a suggestion, and owns nothing by it.
+    assert "No models match" in client_in.get("/?owner=alice").content.decode()
+    make_owner("Churn", "alice")
     listing = client_in.get("/?owner=alice").content.decode()
     assert f'class="badge production" href="/models/Churn/versions/{v2}/"' in listing
     assert f'class="badge staging" href="/models/Churn/versions/{v3}/"' in listing
 
     model_page = client_in.get("/models/Churn/?sort=metric:log_loss").content.decode()
+    assert "Owners <strong>alice</strong>" in model_page and 'id="owner-suggestion"' not in model_page
     assert "Predicts &lt;churn&gt;." in model_page
     order = re.findall(r">v(\d+)</a></th>", model_page.split('id="versions"', 1)[1])
     assert order == [str(v3), str(v2), str(v1)]  # lowest log_loss first

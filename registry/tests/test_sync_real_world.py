@@ -60,7 +60,7 @@ def test_an_owner_tag_longer_than_a_user_name_is_mirrored_but_names_no_owner(mlf
     mlflow_store.create_version("LongOwner", metrics={"acc": 0.5})
     assert sync_registry().status == SyncRun.SUCCEEDED
     model = RegisteredModel.objects.get(name="LongOwner")
-    assert (model.tags["owner"], model.owner) == ("o" * 300, "")
+    assert (model.tags["owner"], model.owner_tag) == ("o" * 300, "")
 
 
 def test_real_infinity_round_trips_through_the_database(db):

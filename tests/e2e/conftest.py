@@ -395,8 +395,11 @@ def seed_model(world, owner_username: str) -> SeededModel:
 
 @pytest.fixture
 def seeded(portal, owner):
+    from tests.factories import make_owner
+
     model = seed_model(portal.world, owner.username)
     portal.sync()
+    make_owner(model.name, owner)  # the tag is only a suggestion: the portal's owner is assigned (docs/roles.md)
     return model
 
 

@@ -1,6 +1,9 @@
-"""Demo data for the review workflow: one open request for the reviewers' queue (idempotent).
+"""Demo data for the review workflow: the demo owner made the demo models' owner in the portal, one open request
+for the reviewers' queue (idempotent).
 
-Runs after ``seed_demo`` and ``sync_registry`` (``make demo``): it files requests as the demo owner
+Runs after ``seed_demo`` and ``sync_registry`` (``make demo``): the models are mirrored by then, so the demo user
+``owner`` (MLflow's ``owner`` tag names them, which grants nothing: docs/roles.md) is assigned as an admin would,
+audited (``registry.owner_added``, ``via: seed_demo``). Then it files requests as the demo owner
 through the same service the pages use, so checks run and reviewers are notified as in real life: the
 notifications dispatcher runs once at the end (the worker's beat does it in production), so the console mail
 backend prints the reviewers' email.
@@ -12,7 +15,11 @@ from django.core.management.base import BaseCommand, CommandError
 from approvals import services
 from approvals.models import TransitionRequest
 from notifications import tasks as notification_tasks
-from registry.models import ModelVersion
+from registry import services as registry_services
+from registry.models import ModelVersion, RegisteredModel
+from registry_portal.roles import SYSTEM_COMMAND_LINE
+
+DEMO_MODELS = ("ChurnPredictor", "FraudDetector")
 
 DEMO_REQUESTS = [
     (
@@ -31,6 +38,9 @@ class Command(BaseCommand):
         owner = get_user_model().objects.filter(username="owner").first()
         if owner is None:
             raise CommandError("run seed_demo first: there is no demo user 'owner'")
+        for model in RegisteredModel.objects.filter(name__in=DEMO_MODELS).exclude(owners__user=owner):
+            registry_services.model_owner_add(actor=SYSTEM_COMMAND_LINE, model=model, user=owner, via="seed_demo")
+            self.stdout.write(f"made {owner.get_username()} an owner of {model.name}")
         for model_name, number, stage, justification in DEMO_REQUESTS:
             version = (
                 ModelVersion.objects.select_related("model", "run")
