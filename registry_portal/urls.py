@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from accounts.views import SignInView, SignOutView
 from registry.webhooks import mlflow_hook
 from registry_portal.api import api, unknown_endpoint
 
 urlpatterns = [
+    # One sign-in page (lockout, single sign-on, local accounts off) for admin too, keeping its ?next=.
+    path("admin/login/", RedirectView.as_view(pattern_name="login", query_string=True)),
     path("admin/", admin.site.urls),
     # Password and single sign-on, lockout, provider logout (the SSO slice: docs/security.md).
     path("accounts/login/", SignInView.as_view(), name="login"),

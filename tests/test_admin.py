@@ -133,3 +133,11 @@ def test_a_group_cannot_be_renamed(client, admin_user):
     client.post(reverse("admin:auth_group_change", args=[group.pk]), {"name": "anyone", "permissions": []})
     group.refresh_from_db()
     assert group.name == "reviewers"
+
+
+def test_admin_signs_in_through_the_portal_sign_in_page(client, db):
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    followed = client.get(response["Location"])
+    assert followed.status_code == 302
+    assert followed["Location"].startswith(reverse("login")) and "next=/admin/" in followed["Location"]
