@@ -145,7 +145,8 @@ def test_a_hung_check_answers_503_within_its_time_limit(client, settings, mlflow
         proxy.stop()
     assert response.status_code == 503
     assert response.json()["failing"] == ["mlflow"]
-    assert response.json()["checks"]["mlflow"]["detail"] == "no answer within 1 s"
+    # The check's deadline and the client's own socket timeout are the same second: whichever fires first names it.
+    assert response.json()["checks"]["mlflow"]["detail"] in ("no answer within 1 s", "MlflowUnavailable")
     assert elapsed < 2.5
 
 
