@@ -130,7 +130,11 @@ def model_owner_remove(*, actor, owner: ModelOwner, via: str = "roles page") -> 
     """Remove one portal owner of a model: ``registry.owner_removed``."""
     enforce(owners_manage_refusal(actor))
     with transaction.atomic():
-        row = ModelOwner.objects.select_for_update().select_related("model", "user", "group").filter(pk=owner.pk)
+        row = (
+            ModelOwner.objects.select_for_update(of=("self",))
+            .select_related("model", "user", "group")
+            .filter(pk=owner.pk)
+        )
         row = row.first()
         if row is None:
             raise ValidationError("That owner was already removed.")

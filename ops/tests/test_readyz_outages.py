@@ -5,12 +5,12 @@ outage (the shared PostgreSQL and Redis keep running for everyone else), startin
 """
 
 import os
+import secrets
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -72,7 +72,7 @@ def portal(proxies, broker_url, tmp_path):
         "MLFLOW_TRACKING_URI": f"http://{proxies['mlflow'].address}",
         "READY_CHECK_TIMEOUT_SECONDS": str(TIMEOUT),
         "DEBUG": "false",
-        "SECRET_KEY": uuid.uuid4().hex,
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
     }
     log = tmp_path / "gunicorn.log"
