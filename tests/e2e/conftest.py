@@ -62,6 +62,17 @@ E2E_STACK = os.environ.get("PORTAL_E2E_STACK", "live-server").strip() or "live-s
 FILE_EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
 
 
+def pytest_collection_modifyitems(config, items):
+    """On the prod-local stack, leave out the journeys that reconfigure the portal from the test process (their
+    settings cannot reach gunicorn and the worker); they run in the live-server step."""
+    if E2E_STACK != "prod-local":
+        return
+    left_out = [item for item in items if item.get_closest_marker("live_server_only")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("live_server_only")]
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--screenshots",

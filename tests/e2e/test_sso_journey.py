@@ -10,7 +10,9 @@ from playwright.sync_api import expect
 
 from accounts.tests.oidc_provider import PROVIDER_NAME, running_provider
 
-pytestmark = [pytest.mark.e2e]
+# The journey points the portal at a provider it starts itself, through Django settings: the prod-local stack's
+# processes have their own environment, so this one runs on the live server (CI's first browser step) only.
+pytestmark = [pytest.mark.e2e, pytest.mark.live_server_only]
 
 
 @pytest.fixture(scope="module")
