@@ -78,28 +78,36 @@ def _age(at) -> float:
     return (timezone.now() - at).total_seconds()
 
 
-def check_sync() -> str:
-    at = selectors.last_successful_sync_at()
-    limit = settings.READY_MAX_SYNC_AGE_SECONDS
+def _recent(at, *, limit: int, what: str, setting: str, missing: str) -> str:
+    """Ready when ``at`` (the last ``what``) is at most ``limit`` seconds old; ``NotReady`` naming ``setting`` if not."""
     if at is None:
-        raise NotReady("no whole-registry sync has succeeded yet")
+        raise NotReady(missing)
     age = _age(at)
     if age > limit:
-        raise NotReady(f"last successful sync {age:.0f} s ago, over the {limit} s limit (READY_MAX_SYNC_AGE_SECONDS)")
-    return f"last successful sync {age:.0f} s ago"
+        raise NotReady(f"{what} {age:.0f} s ago, over the {limit} s limit ({setting})")
+    return f"{what} {age:.0f} s ago"
+
+
+def check_sync() -> str:
+    return _recent(
+        selectors.last_successful_sync_at(),
+        limit=settings.READY_MAX_SYNC_AGE_SECONDS,
+        what="last successful sync",
+        setting="READY_MAX_SYNC_AGE_SECONDS",
+        missing="no whole-registry sync has succeeded yet",
+    )
 
 
 def check_heartbeat() -> str:
     if in_process():
         raise Skipped("not applicable: tasks run in-process, there is no worker")
-    at = selectors.heartbeat_at()
-    limit = settings.HEARTBEAT_MAX_AGE_SECONDS
-    if at is None:
-        raise NotReady("no worker heartbeat recorded yet")
-    age = _age(at)
-    if age > limit:
-        raise NotReady(f"last worker heartbeat {age:.0f} s ago, over the {limit} s limit (HEARTBEAT_MAX_AGE_SECONDS)")
-    return f"last worker heartbeat {age:.0f} s ago"
+    return _recent(
+        selectors.heartbeat_at(),
+        limit=settings.HEARTBEAT_MAX_AGE_SECONDS,
+        what="last worker heartbeat",
+        setting="HEARTBEAT_MAX_AGE_SECONDS",
+        missing="no worker heartbeat recorded yet",
+    )
 
 
 CHECKS: dict[str, Callable[[], str]] = {
