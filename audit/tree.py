@@ -72,7 +72,7 @@ def extend() -> int:
     done, target = _stored_blocks(), total // BLOCK
     if target <= done:
         return done * BLOCK
-    known = _fetch(key for key in merkle.frontier(done * BLOCK) if key[0] >= STORED_LEVEL)
+    known = _fetch(merkle.frontier(done * BLOCK))  # _fetch keeps the stored levels
     step = 4096  # blocks per read: 65,536 events
     for first_block in range(done, target, step):
         last_block = min(first_block + step, target)
