@@ -7,7 +7,7 @@ lists only ``Production`` keeps the default ``Staging`` rules. When the default 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -95,6 +95,49 @@ def requires_staging_first(version_or_model_name) -> bool:
     )
 
 
+# What a policy says beyond its stage rules when neither the model's row nor the default says it.
+BUILT_IN_SETTINGS = {"recertify_days": None, "recertify_remind_days": 14, "out_of_band": "detect"}
+SETTING_CHECKS = {
+    "recertify_days": lambda v: (
+        None
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        else f"must be a whole number of days >= 1, got {v!r}"
+    ),
+    "recertify_remind_days": lambda v: (
+        None
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        else f"must be a whole number of days >= 0, got {v!r}"
+    ),
+    "out_of_band": lambda v: None if v in ("detect", "revert") else f"must be detect or revert, got {v!r}",
+}
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """The governance settings in force for one model, and the label of the policy each came from."""
+
+    recertify_days: int | None
+    recertify_remind_days: int
+    out_of_band: str
+    sources: dict
+
+    @property
+    def reverts(self) -> bool:
+        return self.out_of_band == "revert"
+
+
+def policy_settings(model_name: str) -> PolicySettings:
+    """The model's row's settings over the default's over ``BUILT_IN_SETTINGS``; one query."""
+    rows = {p.model_name: p for p in Policy.objects.for_model(model_name)}
+    chosen, sources = dict(BUILT_IN_SETTINGS), dict.fromkeys(BUILT_IN_SETTINGS, "built-in default")
+    for row in (rows.get(""), rows.get(model_name) if model_name else None):
+        if row is not None:
+            given = row.settings()
+            chosen.update(given)
+            sources.update(dict.fromkeys(given, row.label))
+    return PolicySettings(**chosen, sources=sources)
+
+
 def default_policy_create() -> Policy:
     """The default policy as a fresh install has it (``manage.py policy reset-default``)."""
     return Policy(model_name="", description=DEFAULT_DESCRIPTION, rules=validate_stages(DEFAULT_RULES))
@@ -119,6 +162,7 @@ class PolicyData:
     model_name: str
     description: str
     rules: dict
+    settings: dict = field(default_factory=dict)
 
 
 class PolicyDocumentError(ValueError):
@@ -132,7 +176,7 @@ class PolicyDocumentError(ValueError):
 def export_yaml(policies) -> str:
     document: dict = {}
     for policy in policies:
-        entry = {"description": policy.description, "stages": policy.rules}
+        entry = {"description": policy.description, **policy.settings(), "stages": policy.rules}
         if policy.is_default:
             document["default"] = entry
         else:
@@ -178,17 +222,28 @@ def _policy_entry(model_name: str, entry, path: tuple, errors: list) -> list[Pol
         errors.append((path, "must be a mapping with 'stages' and an optional 'description'"))
         return []
     for key in entry:
-        if key not in ("description", "stages"):
-            errors.append(((*path, key), "unknown key; a policy has 'description' and 'stages'"))
+        if key not in ("description", "stages", *Policy.SETTINGS):
+            errors.append(
+                (
+                    (*path, key),
+                    "unknown key; a policy has "
+                    + ", ".join(f"'{k}'" for k in ("description", "stages", *Policy.SETTINGS)),
+                )
+            )
     description = entry.get("description") or ""
     if not isinstance(description, str):
         errors.append(((*path, "description"), f"must be text, got {description!r}"))
+    settings = {key: entry[key] for key in Policy.SETTINGS if key in entry and entry[key] is not None}
+    bad = [((*path, key), SETTING_CHECKS[key](value)) for key, value in settings.items() if SETTING_CHECKS[key](value)]
+    errors += bad
     try:
         rules = validate_stages(entry.get("stages") or {}, (*path, "stages"))
     except PolicyErrors as exc:
         errors += exc.errors
         return []
-    return [PolicyData(model_name, description if isinstance(description, str) else "", rules)]
+    if bad:
+        return []
+    return [PolicyData(model_name, description if isinstance(description, str) else "", rules, settings)]
 
 
 def _with_line(root, path: tuple, message: str) -> str:

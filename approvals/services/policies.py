@@ -56,6 +56,8 @@ def policies_import(*, actor, policies: list[PolicyData]) -> list[str]:
             created = policy.pk is None
             before = None if created else policy.snapshot()
             policy.description, policy.rules = data.description, data.rules
+            for key in Policy.SETTINGS:
+                setattr(policy, key, data.settings.get(key, Policy._meta.get_field(key).get_default()))
             if before == policy.snapshot():
                 continue
             policy_save(actor=actor, policy=policy)

@@ -159,7 +159,7 @@ class TestYaml:
                     "    stages:\n      Production:\n        - {id: recall",
                     "    stagse:\n      Production:\n        - {id: recall",
                 ),
-                "line 10: models.Fraud.stagse: unknown key; a policy has 'description' and 'stages'",
+                "line 10: models.Fraud.stagse: unknown key; a policy has 'description', 'stages', 'recertify_days'",
             ),
             (OVERRIDE_YAML.replace("default:", "defaults:"), "the default policy ('default:') is required"),
             (

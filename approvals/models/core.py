@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
-from .digest import version_content_digest
-from .rules import STAGES, PolicyErrors, validate_stages
+from ..digest import version_content_digest
+from ..rules import STAGES, PolicyErrors, validate_stages
 
 STAGE_CHOICES = [(stage, stage) for stage in STAGES]
 
@@ -33,8 +33,24 @@ class Policy(models.Model):
         help_text='Rules per target stage: {"Production": [{"type": "metric_threshold", "metric": "accuracy", '
         '"op": ">=", "value": 0.9}, ...]}. See docs/governance.md.',
     )
+    # Governance beyond the stage rules (docs/governance.md). Empty on a model's row: the default's applies.
+    recertify_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Re-certify a Production version this many days after it was approved."
+    )
+    recertify_remind_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Remind the reviewers this many days before a re-certification is due."
+    )
+    out_of_band = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("detect", "detect"), ("revert", "revert")],
+        help_text="What a stage or alias change made outside the portal gets: detect (flag it) or revert (put it back).",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=150, blank=True)
+
+    # The settings a policy document may give besides its stages (``policies.parse_yaml``); unset: inherited.
+    SETTINGS = ("recertify_days", "recertify_remind_days", "out_of_band")
 
     objects = PolicyQuerySet.as_manager()
 
@@ -65,7 +81,16 @@ class Policy(models.Model):
             raise ValidationError({"rules": exc.messages}) from None
 
     def snapshot(self) -> dict:
-        return {"model_name": self.model_name, "description": self.description, "rules": self.rules}
+        return {
+            "model_name": self.model_name,
+            "description": self.description,
+            "rules": self.rules,
+            **self.settings(),
+        }
+
+    def settings(self) -> dict:
+        """The governance settings this row gives (unset ones left out)."""
+        return {key: getattr(self, key) for key in self.SETTINGS if getattr(self, key) not in (None, "")}
 
 
 class CheckRunQuerySet(models.QuerySet):

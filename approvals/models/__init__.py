@@ -1,0 +1,26 @@
+"""The approvals app's models, one module per subject; import them from here (``from approvals.models import …``).
+
+- ``core``: policies, check runs and results, transition requests, reviews, comments, out-of-band changes.
+"""
+
+from .core import (
+    STAGE_CHOICES,
+    CheckResult,
+    CheckRun,
+    Policy,
+    RequestComment,
+    Review,
+    TransitionRequest,
+    UnapprovedTransition,
+)
+
+__all__ = [
+    "STAGE_CHOICES",
+    "CheckResult",
+    "CheckRun",
+    "Policy",
+    "RequestComment",
+    "Review",
+    "TransitionRequest",
+    "UnapprovedTransition",
+]
