@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .models import Policy
+from .models import ModelRiskTier, Policy
 from .rules import PolicyErrors, RequiredApprovals, Rule, StagingFirst, build_rules, format_path, validate_stages
 
 DEFAULT_DESCRIPTION = (
@@ -63,14 +63,30 @@ class StagePolicy:
         return self.stage in EXCLUDE_OWNERS_BY_DEFAULT
 
 
+def model_tier(model_name: str) -> int | None:
+    """The model's risk tier, or None when it has none; one query."""
+    if not model_name:
+        return None
+    return ModelRiskTier.objects.filter(model_name=model_name).values_list("tier", flat=True).first()
+
+
+def _policy_rows(model_name: str) -> list:
+    """Most specific first: the model's own row, its tier's row, the default row (those that exist); two queries."""
+    tier = model_tier(model_name)
+    rows = list(Policy.objects.for_model_and_tier(model_name, tier))
+    own = next((p for p in rows if p.tier is None and model_name and p.model_name == model_name), None)
+    of_tier = next((p for p in rows if tier is not None and p.tier == tier), None)
+    default = next((p for p in rows if p.tier is None and p.model_name == ""), None)
+    return [row for row in (own, of_tier, default) if row is not None]
+
+
 def stage_policy(model_name: str, stage: str) -> StagePolicy:
-    """The rules for moving a version of ``model_name`` to ``stage``; one query."""
-    rows = {p.model_name: p for p in Policy.objects.for_model(model_name)}
-    override, default = rows.get(model_name) if model_name else None, rows.get("")
-    if override is not None and stage in override.rules:
-        return StagePolicy(override.label, build_rules(override.rules[stage]), stage)
-    if default is not None:
-        return StagePolicy(default.label, build_rules(default.rules.get(stage, [])), stage)
+    """The rules for moving a version of ``model_name`` to ``stage``: the model's row > its tier's row > the
+    default row (stage by stage) > built-in; two queries."""
+    rows = _policy_rows(model_name)
+    for row in rows:
+        if stage in row.rules or row.is_default:
+            return StagePolicy(row.label, build_rules(row.rules.get(stage, [])), stage)
     return StagePolicy("built-in default policy", build_rules(validate_stages(DEFAULT_RULES).get(stage, [])), stage)
 
 
@@ -127,10 +143,9 @@ class PolicySettings:
 
 
 def policy_settings(model_name: str) -> PolicySettings:
-    """The model's row's settings over the default's over ``BUILT_IN_SETTINGS``; one query."""
-    rows = {p.model_name: p for p in Policy.objects.for_model(model_name)}
+    """The model's row's settings over its tier's over the default's over ``BUILT_IN_SETTINGS``; two queries."""
     chosen, sources = dict(BUILT_IN_SETTINGS), dict.fromkeys(BUILT_IN_SETTINGS, "built-in default")
-    for row in (rows.get(""), rows.get(model_name) if model_name else None):
+    for row in reversed(_policy_rows(model_name)):
         if row is not None:
             given = row.settings()
             chosen.update(given)
