@@ -178,6 +178,7 @@ class PolicyData:
     description: str
     rules: dict
     settings: dict = field(default_factory=dict)
+    tier: int | None = None
 
 
 class PolicyDocumentError(ValueError):
@@ -192,7 +193,9 @@ def export_yaml(policies) -> str:
     document: dict = {}
     for policy in policies:
         entry = {"description": policy.description, **policy.settings(), "stages": policy.rules}
-        if policy.is_default:
+        if policy.tier is not None:
+            document.setdefault("tiers", {})[policy.tier] = entry
+        elif policy.is_default:
             document["default"] = entry
         else:
             document.setdefault("models", {})[policy.model_name] = entry
@@ -212,8 +215,8 @@ def parse_yaml(text: str) -> list[PolicyData]:
     errors: list[tuple[tuple, str]] = []
     policies: list[PolicyData] = []
     for key in data:
-        if key not in ("default", "models"):
-            errors.append(((key,), "unknown key; the document has 'default' and 'models'"))
+        if key not in ("default", "models", "tiers"):
+            errors.append(((key,), "unknown key; the document has 'default', 'tiers' and 'models'"))
     if "default" not in data:
         errors.append(((), "the default policy ('default:') is required"))
     else:
@@ -227,6 +230,18 @@ def parse_yaml(text: str) -> list[PolicyData]:
                 errors.append((("models", name), "a model name must be a non-empty string"))
                 continue
             policies += _policy_entry(name, entry, ("models", name), errors)
+    tiers = data.get("tiers") or {}
+    if not isinstance(tiers, dict):
+        errors.append((("tiers",), "must be a mapping of risk tier to policy"))
+    else:
+        from .models import allowed_tiers
+
+        for tier, entry in tiers.items():
+            if isinstance(tier, bool) or tier not in allowed_tiers():
+                errors.append((("tiers", tier), f"a tier must be one of {', '.join(map(str, allowed_tiers()))}"))
+                continue
+            found = _policy_entry("", entry, ("tiers", tier), errors)
+            policies += [PolicyData("", p.description, p.rules, p.settings, tier) for p in found]
     if errors:
         raise PolicyDocumentError([_with_line(root, path, message) for path, message in errors])
     return policies

@@ -87,3 +87,39 @@ def test_api_sets_the_tier(api, owner):
     answer = api(lead, "put", "/models/Churn/risk-tier", json={"tier": 1, "reason": "credit"})
     assert answer.status_code == 200 and answer.json()["tier"] == 1
     assert api(lead, "put", "/models/Missing/risk-tier", json={"tier": 1}).status_code == 404
+
+
+TIERED_YAML = """\
+default:
+  stages: {}
+tiers:
+  1:
+    description: high risk
+    recertify_days: 90
+    stages:
+      Production:
+        - {id: approvals, type: required_approvals, count: 2}
+  3:
+    recertify_days: 365
+    stages: {}
+"""
+
+
+def test_yaml_round_trip_with_tiers(admin_user):
+    found = policies.parse_yaml(TIERED_YAML)
+    assert [(p.model_name, p.tier) for p in found] == [("", None), ("", 1), ("", 3)]
+    services.policies_import(actor=admin_user, policies=found)
+    assert Policy.objects.get(tier=1).recertify_days == 90
+    again = policies.parse_yaml(policies.export_yaml(Policy.objects.all()))
+    assert sorted((p.tier or 0, p.settings.get("recertify_days")) for p in again) == [(0, None), (1, 90), (3, 365)]
+    # Importing again changes nothing; dropping a tier deletes its row.
+    assert services.policies_import(actor=admin_user, policies=again) == []
+    services.policies_import(actor=admin_user, policies=[p for p in again if p.tier != 3])
+    assert not Policy.objects.filter(tier=3).exists()
+
+
+def test_bad_tier_keys_are_refused_with_line_numbers():
+    with pytest.raises(policies.PolicyDocumentError) as caught:
+        policies.parse_yaml("default:\n  stages: {}\ntiers:\n  7:\n    stages: {}\n  1:\n    bogus: 1\n")
+    assert any(m.startswith("line 4:") for m in caught.value.messages)
+    assert any(m.startswith("line 7:") and "unknown key" in m for m in caught.value.messages)
