@@ -112,7 +112,48 @@ def requires_staging_first(version_or_model_name) -> bool:
 
 
 # What a policy says beyond its stage rules when neither the model's row nor the default says it.
-BUILT_IN_SETTINGS = {"recertify_days": None, "recertify_remind_days": 14, "out_of_band": "detect"}
+BUILT_IN_SETTINGS = {
+    "recertify_days": None,
+    "recertify_remind_days": 14,
+    "out_of_band": "detect",
+    "tier_from_card": None,
+}
+
+
+def _check_tier_from_card(value) -> str | None:
+    """``{section: <card section key>, rules: [{contains: <text>, tier: <tier>}, ...], default: <tier>}``."""
+    from cards.sections import SECTIONS
+
+    from .models import allowed_tiers
+
+    shape = "must be {section: <card section key>, rules: [{contains: <text>, tier: <n>}], default: <n>}"
+    if not isinstance(value, dict) or set(value) - {"section", "rules", "default"}:
+        return shape
+    if value.get("section") not in {s.key for s in SECTIONS}:
+        return f"section must be a card section key, got {value.get('section')!r}"
+    tiers = allowed_tiers()
+    rules = value.get("rules")
+    if not isinstance(rules, list) or not rules:
+        return shape
+    for rule in rules:
+        if not isinstance(rule, dict) or set(rule) != {"contains", "tier"} or not isinstance(rule["contains"], str):
+            return shape
+        if rule["tier"] not in tiers or isinstance(rule["tier"], bool):
+            return f"a rule's tier must be one of {', '.join(map(str, tiers))}, got {rule['tier']!r}"
+    if "default" in value and (value["default"] not in tiers or isinstance(value["default"], bool)):
+        return f"default must be one of {', '.join(map(str, tiers))}, got {value['default']!r}"
+    return None
+
+
+def tier_from_card(config: dict, sections: dict) -> int | None:
+    """The tier the first rule whose text the section contains (case-insensitive) gives, else the default."""
+    text = str(sections.get(config["section"]) or "").casefold()
+    for rule in config["rules"]:
+        if rule["contains"].casefold() in text:
+            return rule["tier"]
+    return config.get("default")
+
+
 SETTING_CHECKS = {
     "recertify_days": lambda v: (
         None
@@ -125,6 +166,7 @@ SETTING_CHECKS = {
         else f"must be a whole number of days >= 0, got {v!r}"
     ),
     "out_of_band": lambda v: None if v in ("detect", "revert") else f"must be detect or revert, got {v!r}",
+    "tier_from_card": _check_tier_from_card,
 }
 
 
@@ -136,6 +178,7 @@ class PolicySettings:
     recertify_remind_days: int
     out_of_band: str
     sources: dict
+    tier_from_card: dict | None = None
 
     @property
     def reverts(self) -> bool:

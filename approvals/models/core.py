@@ -58,11 +58,17 @@ class Policy(models.Model):
         choices=[("detect", "detect"), ("revert", "revert")],
         help_text="What a stage or alias change made outside the portal gets: detect (flag it) or revert (put it back).",
     )
+    tier_from_card = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Derive the risk tier from the card: {"section": "risk", "rules": [{"contains": "credit", "tier": 1}], '
+        '"default": 2}. See docs/governance.md.',
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=150, blank=True)
 
     # The settings a policy document may give besides its stages (``policies.parse_yaml``); unset: inherited.
-    SETTINGS = ("recertify_days", "recertify_remind_days", "out_of_band")
+    SETTINGS = ("recertify_days", "recertify_remind_days", "out_of_band", "tier_from_card")
 
     objects = PolicyQuerySet.as_manager()
 

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from audit.services import Target, actor_name, record
 from registry.access import enforce
+from registry_portal import roles
 
 from .. import access
 from ..models import ModelRiskTier, allowed_tiers
@@ -35,3 +36,21 @@ def risk_tier_set(*, actor, model_name: str, tier: int, reason: str = "", source
             data={"before": before, "after": row.snapshot()},
         )
     return row
+
+
+def risk_tier_derive_from_card(*, model_name: str, sections: dict) -> ModelRiskTier | None:
+    """Where the model's policy has ``tier_from_card``: the tier the card's ``sections`` give (source "card",
+    the worker as actor); a manual tier wins. None when nothing is derived."""
+    from ..policies import policy_settings, tier_from_card
+
+    config = policy_settings(model_name).tier_from_card
+    tier = tier_from_card(config, sections) if config else None
+    if tier is None:
+        return None
+    return risk_tier_set(
+        actor=roles.SYSTEM_WORKER,
+        model_name=model_name,
+        tier=tier,
+        reason=f"derived from the card's {config['section']} section",
+        source=ModelRiskTier.CARD,
+    )

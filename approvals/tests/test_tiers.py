@@ -123,3 +123,26 @@ def test_bad_tier_keys_are_refused_with_line_numbers():
         policies.parse_yaml("default:\n  stages: {}\ntiers:\n  7:\n    stages: {}\n  1:\n    bogus: 1\n")
     assert any(m.startswith("line 4:") for m in caught.value.messages)
     assert any(m.startswith("line 7:") and "unknown key" in m for m in caught.value.messages)
+
+
+CARD_RULE = {"section": "limitations", "rules": [{"contains": "credit decision", "tier": 1}], "default": 2}
+
+
+def test_the_card_derives_the_tier_where_the_policy_says_so(tiered, owner, django_capture_on_commit_callbacks):
+    from tests.factories import write_card
+
+    Policy.objects.filter(model_name="", tier__isnull=True).update(tier_from_card=CARD_RULE)
+    version = make_version(make_model("Churn", owner=owner))
+    with django_capture_on_commit_callbacks(execute=True):
+        write_card(version, {"limitations": "Used for a Credit Decision."})
+    row = ModelRiskTier.objects.get(model_name="Churn")
+    assert (row.tier, row.source, row.set_by) == (1, "card", "system:worker")
+    assert AuditEvent.objects.filter(action="model.risk_tier_set", actor="system:worker").exists()
+
+
+def test_tier_from_card_is_validated():
+    with pytest.raises(policies.PolicyDocumentError) as caught:
+        policies.parse_yaml("default:\n  stages: {}\n  tier_from_card: {section: nope, rules: []}\n")
+    assert caught.value.messages[0].startswith("line 3:")
+    assert policies.SETTING_CHECKS["tier_from_card"](CARD_RULE) is None
+    assert policies.tier_from_card(CARD_RULE, {"limitations": "internal"}) == 2
