@@ -146,3 +146,13 @@ def test_tier_from_card_is_validated():
     assert caught.value.messages[0].startswith("line 3:")
     assert policies.SETTING_CHECKS["tier_from_card"](CARD_RULE) is None
     assert policies.tier_from_card(CARD_RULE, {"limitations": "internal"}) == 2
+
+
+def test_pages_show_the_tier(client, owner, lead):
+    from django.urls import reverse
+
+    model = make_model("Churn", owner=owner)
+    services.risk_tier_set(actor=lead, model_name="Churn", tier=1)
+    client.force_login(owner)
+    assert "tier 1" in client.get(reverse("registry:model_list")).content.decode()
+    assert "tier 1" in client.get(model.get_absolute_url()).content.decode()
