@@ -104,3 +104,12 @@ def acknowledge_refusal(user, unapproved) -> Refusal | None:
     if unapproved.acknowledged_at is not None:
         return Refusal("already acknowledged", conflict=True)
     return None
+
+
+def risk_tier_set_refusal(user) -> Refusal | None:
+    """Setting a model's risk tier: ML leads and admins (the card derives it as a system actor); one query."""
+    if isinstance(user, str):
+        return None if user in roles.SYSTEM_ACTORS else Refusal(f"{user!r} is not one of the portal's system actors")
+    if roles.is_admin(user) or roles.in_group(user, roles.ML_LEADS):
+        return None
+    return Refusal("only ML leads and admins may set a model's risk tier")

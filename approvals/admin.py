@@ -12,7 +12,7 @@ class PolicyAdmin(admin.ModelAdmin):
 
     list_display = ("__str__", "updated_at", "updated_by")
     readonly_fields = ("updated_at", "updated_by")
-    fields = ("model_name", "description", "rules", "updated_at", "updated_by")
+    fields = ("model_name", "tier", "description", "rules", "updated_at", "updated_by")
 
     def save_model(self, request, obj, form, change):
         services.policy_save(actor=request.user, policy=obj)
@@ -21,7 +21,7 @@ class PolicyAdmin(admin.ModelAdmin):
         services.policy_delete(actor=request.user, policy=obj)
 
     def delete_queryset(self, request, queryset):
-        for policy in queryset.exclude(model_name=""):
+        for policy in queryset.exclude(model_name="", tier__isnull=True):
             services.policy_delete(actor=request.user, policy=policy)
 
     def has_delete_permission(self, request, obj=None):

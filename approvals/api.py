@@ -309,3 +309,37 @@ def latest_check_run_extra(user, version) -> dict | None:
     if panel["check_run"] is None:
         return None
     return {**check_run_dict(panel["check_run"]), "is_stale": panel["is_stale"]}
+
+
+class RiskTierIn(Schema):
+    tier: int
+    reason: str = ""
+
+
+class RiskTierOut(Schema):
+    model_name: str
+    tier: int
+    source: str
+    set_by: str
+    reason: str
+
+
+@router.put("/models/{name}/risk-tier", response=RiskTierOut, url_name="risk_tier_set")
+def risk_tier_put(request, name: str, payload: RiskTierIn):
+    """Set a model's risk tier (ML leads and admins): 403 for others, 400 for a tier not in ``RISK_TIERS``."""
+    from django.http import Http404
+
+    from registry.models import RegisteredModel
+
+    if not RegisteredModel.objects.filter(name=name).exists():
+        raise Http404(name)
+    row = services.risk_tier_set(actor=request.user, model_name=name, tier=payload.tier, reason=payload.reason)
+    return row
+
+
+def risk_tier_extra(user, version) -> dict | None:
+    """The version's model's risk tier under ``extras["risk_tier"]`` (None when it has none)."""
+    from .models import ModelRiskTier
+
+    row = ModelRiskTier.objects.filter(model_name=version.model.name).first()
+    return None if row is None else {"tier": row.tier, "source": row.source, "set_by": row.set_by}

@@ -84,6 +84,23 @@ def version_checks(objects: PageObjects) -> dict:
     return selectors.checks_panel(objects.version, objects.user)
 
 
+def model_risk_tiers(objects: PageObjects, models) -> dict:
+    """The model list's "Risk tier" cell: each model's tier row (or None); one query."""
+    from .models import ModelRiskTier
+
+    found = {t.model_name: t for t in ModelRiskTier.objects.filter(model_name__in=[m.name for m in models])}
+    return {m.pk: found.get(m.name) for m in models}
+
+
+def model_risk_tier(objects: PageObjects) -> dict:
+    from .models import ModelRiskTier
+
+    return {
+        "tier": ModelRiskTier.objects.filter(model_name=objects.model.name).first(),
+        "can_set": access.risk_tier_set_refusal(objects.user) is None,
+    }
+
+
 def register() -> None:
     for item in (
         Panel("approvals.unapproved", "model_list", "top", unapproved_banner, "approvals/unapproved_banner.html"),
@@ -96,6 +113,8 @@ def register() -> None:
         ),
         Panel("approvals.model_unapproved", "model", "top", unapproved_banner, "approvals/unapproved_banner.html"),
         Panel("approvals.model_requests", "model", "aside", model_requests, "approvals/panels.html#model_requests"),
+        Column("approvals.risk_tiers", "model_list", "Risk tier", model_risk_tiers, "approvals/panels.html#risk_tier"),
+        Panel("approvals.risk_tier", "model", "aside", model_risk_tier, "approvals/panels.html#model_risk_tier"),
         # After the cards app's "Card" (order 10).
         Column(
             "approvals.version_requests",

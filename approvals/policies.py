@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .models import Policy
+from .models import ModelRiskTier, Policy
 from .rules import PolicyErrors, RequiredApprovals, Rule, StagingFirst, build_rules, format_path, validate_stages
 
 DEFAULT_DESCRIPTION = (
@@ -63,14 +63,30 @@ class StagePolicy:
         return self.stage in EXCLUDE_OWNERS_BY_DEFAULT
 
 
+def model_tier(model_name: str) -> int | None:
+    """The model's risk tier, or None when it has none; one query."""
+    if not model_name:
+        return None
+    return ModelRiskTier.objects.filter(model_name=model_name).values_list("tier", flat=True).first()
+
+
+def _policy_rows(model_name: str) -> list:
+    """Most specific first: the model's own row, its tier's row, the default row (those that exist); two queries."""
+    tier = model_tier(model_name)
+    rows = list(Policy.objects.for_model_and_tier(model_name, tier))
+    own = next((p for p in rows if p.tier is None and model_name and p.model_name == model_name), None)
+    of_tier = next((p for p in rows if tier is not None and p.tier == tier), None)
+    default = next((p for p in rows if p.tier is None and p.model_name == ""), None)
+    return [row for row in (own, of_tier, default) if row is not None]
+
+
 def stage_policy(model_name: str, stage: str) -> StagePolicy:
-    """The rules for moving a version of ``model_name`` to ``stage``; one query."""
-    rows = {p.model_name: p for p in Policy.objects.for_model(model_name)}
-    override, default = rows.get(model_name) if model_name else None, rows.get("")
-    if override is not None and stage in override.rules:
-        return StagePolicy(override.label, build_rules(override.rules[stage]), stage)
-    if default is not None:
-        return StagePolicy(default.label, build_rules(default.rules.get(stage, [])), stage)
+    """The rules for moving a version of ``model_name`` to ``stage``: the model's row > its tier's row > the
+    default row (stage by stage) > built-in; two queries."""
+    rows = _policy_rows(model_name)
+    for row in rows:
+        if stage in row.rules or row.is_default:
+            return StagePolicy(row.label, build_rules(row.rules.get(stage, [])), stage)
     return StagePolicy("built-in default policy", build_rules(validate_stages(DEFAULT_RULES).get(stage, [])), stage)
 
 
@@ -96,7 +112,48 @@ def requires_staging_first(version_or_model_name) -> bool:
 
 
 # What a policy says beyond its stage rules when neither the model's row nor the default says it.
-BUILT_IN_SETTINGS = {"recertify_days": None, "recertify_remind_days": 14, "out_of_band": "detect"}
+BUILT_IN_SETTINGS = {
+    "recertify_days": None,
+    "recertify_remind_days": 14,
+    "out_of_band": "detect",
+    "tier_from_card": None,
+}
+
+
+def _check_tier_from_card(value) -> str | None:
+    """``{section: <card section key>, rules: [{contains: <text>, tier: <tier>}, ...], default: <tier>}``."""
+    from cards.sections import SECTIONS
+
+    from .models import allowed_tiers
+
+    shape = "must be {section: <card section key>, rules: [{contains: <text>, tier: <n>}], default: <n>}"
+    if not isinstance(value, dict) or set(value) - {"section", "rules", "default"}:
+        return shape
+    if value.get("section") not in {s.key for s in SECTIONS}:
+        return f"section must be a card section key, got {value.get('section')!r}"
+    tiers = allowed_tiers()
+    rules = value.get("rules")
+    if not isinstance(rules, list) or not rules:
+        return shape
+    for rule in rules:
+        if not isinstance(rule, dict) or set(rule) != {"contains", "tier"} or not isinstance(rule["contains"], str):
+            return shape
+        if rule["tier"] not in tiers or isinstance(rule["tier"], bool):
+            return f"a rule's tier must be one of {', '.join(map(str, tiers))}, got {rule['tier']!r}"
+    if "default" in value and (value["default"] not in tiers or isinstance(value["default"], bool)):
+        return f"default must be one of {', '.join(map(str, tiers))}, got {value['default']!r}"
+    return None
+
+
+def tier_from_card(config: dict, sections: dict) -> int | None:
+    """The tier the first rule whose text the section contains (case-insensitive) gives, else the default."""
+    text = str(sections.get(config["section"]) or "").casefold()
+    for rule in config["rules"]:
+        if rule["contains"].casefold() in text:
+            return rule["tier"]
+    return config.get("default")
+
+
 SETTING_CHECKS = {
     "recertify_days": lambda v: (
         None
@@ -109,6 +166,7 @@ SETTING_CHECKS = {
         else f"must be a whole number of days >= 0, got {v!r}"
     ),
     "out_of_band": lambda v: None if v in ("detect", "revert") else f"must be detect or revert, got {v!r}",
+    "tier_from_card": _check_tier_from_card,
 }
 
 
@@ -120,6 +178,7 @@ class PolicySettings:
     recertify_remind_days: int
     out_of_band: str
     sources: dict
+    tier_from_card: dict | None = None
 
     @property
     def reverts(self) -> bool:
@@ -127,10 +186,9 @@ class PolicySettings:
 
 
 def policy_settings(model_name: str) -> PolicySettings:
-    """The model's row's settings over the default's over ``BUILT_IN_SETTINGS``; one query."""
-    rows = {p.model_name: p for p in Policy.objects.for_model(model_name)}
+    """The model's row's settings over its tier's over the default's over ``BUILT_IN_SETTINGS``; two queries."""
     chosen, sources = dict(BUILT_IN_SETTINGS), dict.fromkeys(BUILT_IN_SETTINGS, "built-in default")
-    for row in (rows.get(""), rows.get(model_name) if model_name else None):
+    for row in reversed(_policy_rows(model_name)):
         if row is not None:
             given = row.settings()
             chosen.update(given)
@@ -163,6 +221,7 @@ class PolicyData:
     description: str
     rules: dict
     settings: dict = field(default_factory=dict)
+    tier: int | None = None
 
 
 class PolicyDocumentError(ValueError):
@@ -177,7 +236,9 @@ def export_yaml(policies) -> str:
     document: dict = {}
     for policy in policies:
         entry = {"description": policy.description, **policy.settings(), "stages": policy.rules}
-        if policy.is_default:
+        if policy.tier is not None:
+            document.setdefault("tiers", {})[policy.tier] = entry
+        elif policy.is_default:
             document["default"] = entry
         else:
             document.setdefault("models", {})[policy.model_name] = entry
@@ -197,8 +258,8 @@ def parse_yaml(text: str) -> list[PolicyData]:
     errors: list[tuple[tuple, str]] = []
     policies: list[PolicyData] = []
     for key in data:
-        if key not in ("default", "models"):
-            errors.append(((key,), "unknown key; the document has 'default' and 'models'"))
+        if key not in ("default", "models", "tiers"):
+            errors.append(((key,), "unknown key; the document has 'default', 'tiers' and 'models'"))
     if "default" not in data:
         errors.append(((), "the default policy ('default:') is required"))
     else:
@@ -212,6 +273,18 @@ def parse_yaml(text: str) -> list[PolicyData]:
                 errors.append((("models", name), "a model name must be a non-empty string"))
                 continue
             policies += _policy_entry(name, entry, ("models", name), errors)
+    tiers = data.get("tiers") or {}
+    if not isinstance(tiers, dict):
+        errors.append((("tiers",), "must be a mapping of risk tier to policy"))
+    else:
+        from .models import allowed_tiers
+
+        for tier, entry in tiers.items():
+            if isinstance(tier, bool) or tier not in allowed_tiers():
+                errors.append((("tiers", tier), f"a tier must be one of {', '.join(map(str, allowed_tiers()))}"))
+                continue
+            found = _policy_entry("", entry, ("tiers", tier), errors)
+            policies += [PolicyData("", p.description, p.rules, p.settings, tier) for p in found]
     if errors:
         raise PolicyDocumentError([_with_line(root, path, message) for path, message in errors])
     return policies

@@ -35,6 +35,9 @@ def card_revised(sender, instance: CardRevision, created: bool, **kwargs):
 def _recheck_card_version(card_id: int) -> None:
     version = ModelVersion.objects.select_related("model", "run", "logged_model").filter(card=card_id).first()
     if version is not None:
+        latest = CardRevision.objects.filter(card=card_id).order_by("-id").first()
+        if latest is not None:
+            services.risk_tier_derive_from_card(model_name=version.model.name, sections=latest.sections)
         services.check_run_rerun(actor=roles.SYSTEM_WORKER, version=version)
 
 

@@ -61,6 +61,7 @@ ACTIONS = {
     "review.commented": "a comment was added to a request",
     "checks.completed": "a governance check run finished",
     "policy.changed": "a governance policy was created, changed or deleted",
+    "model.risk_tier_set": "a model's risk tier was set by an ML lead or admin, or derived from its card",
     "auth.login": "a user signed in",
     "auth.login_failed": "a sign-in failed: the first failure of a claimed username from one address in a window",
     "auth.locked_out": "too many failed sign-ins: a claimed username is locked out from one address",

@@ -26,7 +26,7 @@ ADMINS = "admins"  # not a group: roles.is_admin (a superuser)
 # role (a group name, or ADMINS) → the events its members are emailed by default.
 BY_ROLE = {
     roles.REVIEWERS: ["request.created"],
-    roles.ML_LEADS: ["registry.unapproved_transition"],
+    roles.ML_LEADS: ["registry.unapproved_transition", "model.risk_tier_set"],
     ADMINS: ["registry.unapproved_transition"],
 }
 

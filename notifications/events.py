@@ -20,6 +20,7 @@ NOTIFIABLE = {
     "review.commented": "a comment was added to a request",
     "registry.unapproved_transition": "a stage or alias changed in MLflow without an approved request",
     "card.published": "a model card was published",
+    "model.risk_tier_set": "a model's risk tier was set or derived from its card",
     "checks.completed": "a governance check run finished (passed or failed)",
     "checks.failed": "a governance check run failed (a rule failed, or the run could not be evaluated)",
 }

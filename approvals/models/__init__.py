@@ -1,6 +1,7 @@
 """The approvals app's models, one module per subject; import them from here (``from approvals.models import …``).
 
 - ``core``: policies, check runs and results, transition requests, reviews, comments, out-of-band changes.
+- ``tiers``: the risk tier of each model.
 """
 
 from .core import (
@@ -13,14 +14,17 @@ from .core import (
     TransitionRequest,
     UnapprovedTransition,
 )
+from .tiers import ModelRiskTier, allowed_tiers
 
 __all__ = [
     "STAGE_CHOICES",
     "CheckResult",
     "CheckRun",
+    "ModelRiskTier",
     "Policy",
     "RequestComment",
     "Review",
     "TransitionRequest",
     "UnapprovedTransition",
+    "allowed_tiers",
 ]

@@ -17,7 +17,14 @@ STAGE_CHOICES = [(stage, stage) for stage in STAGES]
 class PolicyQuerySet(models.QuerySet):
     def for_model(self, model_name: str):
         """The default policy and the model's override, if any (at most two rows)."""
-        return self.filter(model_name__in=["", model_name])
+        return self.filter(model_name__in=["", model_name], tier__isnull=True)
+
+    def for_model_and_tier(self, model_name: str, tier: int | None):
+        """The default, the model's row and the tier's row (at most three)."""
+        query = models.Q(model_name__in=["", model_name], tier__isnull=True)
+        if tier is not None:
+            query |= models.Q(tier=tier)
+        return self.filter(query)
 
 
 class Policy(models.Model):
@@ -25,7 +32,12 @@ class Policy(models.Model):
     overrides it stage by stage (a stage it does not list falls back to the default's)."""
 
     model_name = models.CharField(
-        max_length=256, blank=True, unique=True, help_text="Empty for the default policy; else the registered model."
+        max_length=256,
+        blank=True,
+        help_text="Empty for the default policy and tier policies; else the registered model.",
+    )
+    tier = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Set (with an empty model name) for the policy of models of this risk tier."
     )
     description = models.TextField(blank=True)
     rules = models.JSONField(
@@ -46,17 +58,32 @@ class Policy(models.Model):
         choices=[("detect", "detect"), ("revert", "revert")],
         help_text="What a stage or alias change made outside the portal gets: detect (flag it) or revert (put it back).",
     )
+    tier_from_card = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Derive the risk tier from the card: {"section": "risk", "rules": [{"contains": "credit", "tier": 1}], '
+        '"default": 2}. See docs/governance.md.',
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.CharField(max_length=150, blank=True)
 
     # The settings a policy document may give besides its stages (``policies.parse_yaml``); unset: inherited.
-    SETTINGS = ("recertify_days", "recertify_remind_days", "out_of_band")
+    SETTINGS = ("recertify_days", "recertify_remind_days", "out_of_band", "tier_from_card")
 
     objects = PolicyQuerySet.as_manager()
 
     class Meta:
         ordering = ["model_name"]
         verbose_name_plural = "policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name"], condition=models.Q(tier__isnull=True), name="policy_model_name_unique"
+            ),
+            models.UniqueConstraint(fields=["tier"], condition=models.Q(tier__isnull=False), name="policy_tier_unique"),
+            models.CheckConstraint(
+                condition=models.Q(tier__isnull=True) | models.Q(model_name=""), name="policy_tier_has_no_model"
+            ),
+        ]
 
     def __str__(self):
         return self.label
@@ -68,11 +95,13 @@ class Policy(models.Model):
 
     @property
     def label(self) -> str:
+        if self.tier is not None:
+            return f"tier {self.tier} policy"
         return f"policy for {self.model_name}" if self.model_name else "default policy"
 
     @property
     def is_default(self) -> bool:
-        return not self.model_name
+        return not self.model_name and self.tier is None
 
     def clean(self):
         try:
@@ -83,6 +112,7 @@ class Policy(models.Model):
     def snapshot(self) -> dict:
         return {
             "model_name": self.model_name,
+            **({"tier": self.tier} if self.tier is not None else {}),
             "description": self.description,
             "rules": self.rules,
             **self.settings(),

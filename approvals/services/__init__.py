@@ -43,6 +43,7 @@ from .requests import (
     transition_request_retry,
     transition_request_withdraw,
 )
+from .tiers import risk_tier_derive_from_card, risk_tier_set
 
 __all__ = [
     "REQUEUE_AFTER",
@@ -58,6 +59,8 @@ __all__ = [
     "policy_reset_default",
     "policy_save",
     "request_comment_create",
+    "risk_tier_derive_from_card",
+    "risk_tier_set",
     "review_submit",
     "transition_request_apply",
     "transition_request_claim",

@@ -17,7 +17,7 @@ from registry.sync import version_target
 from registry_portal import roles
 
 from .. import access
-from ..models import CheckRun, Policy, TransitionRequest, UnapprovedTransition
+from ..models import CheckRun, ModelRiskTier, Policy, TransitionRequest, UnapprovedTransition
 from ._common import RequestConflict, request_target, set_status
 
 # An applied request still explains the changes a sync sees this long after it was applied
@@ -135,8 +135,10 @@ def model_rename_follow(*, old_name: str, new_name: str) -> None:
     A policy already written for the new name is kept, not overwritten."""
     for queryset in (CheckRun.objects, TransitionRequest.objects, UnapprovedTransition.objects):
         queryset.filter(model_name=old_name).update(model_name=new_name)
-    if not Policy.objects.filter(model_name=new_name).exists():
-        Policy.objects.filter(model_name=old_name).update(model_name=new_name)
+    if not Policy.objects.filter(model_name=new_name, tier__isnull=True).exists():
+        Policy.objects.filter(model_name=old_name, tier__isnull=True).update(model_name=new_name)
+    if not ModelRiskTier.objects.filter(model_name=new_name).exists():
+        ModelRiskTier.objects.filter(model_name=old_name).update(model_name=new_name)
 
 
 def unapproved_transition_acknowledge(*, actor, unapproved: UnapprovedTransition) -> UnapprovedTransition:

@@ -10,7 +10,9 @@ from ..models import Policy
 from ..policies import PolicyData, default_policy_create
 
 
-def _policy_target(model_name: str) -> Target:
+def _policy_target(model_name: str, tier: int | None = None) -> Target:
+    if tier is not None:
+        return Target(type="policy", id=f"tier-{tier}")
     return Target(type="policy", id=model_name or "default", model_name=model_name)
 
 
@@ -25,7 +27,7 @@ def policy_save(*, actor, policy: Policy) -> Policy:
             record(
                 actor=actor,
                 action="policy.changed",
-                target=_policy_target(policy.model_name),
+                target=_policy_target(policy.model_name, policy.tier),
                 data={"before": before, "after": policy.snapshot()},
             )
     return policy
@@ -36,7 +38,7 @@ def policy_delete(*, actor, policy: Policy) -> None:
         record(
             actor=actor,
             action="policy.changed",
-            target=_policy_target(policy.model_name),
+            target=_policy_target(policy.model_name, policy.tier),
             data={"before": policy.snapshot(), "after": None},
         )
         policy.delete()
@@ -50,9 +52,11 @@ def policies_import(*, actor, policies: list[PolicyData]) -> list[str]:
     """
     changes = []
     with transaction.atomic():
-        existing = {p.model_name: p for p in Policy.objects.select_for_update()}
+        existing = {(p.model_name, p.tier): p for p in Policy.objects.select_for_update()}
         for data in policies:
-            policy = existing.pop(data.model_name, None) or Policy(model_name=data.model_name)
+            policy = existing.pop((data.model_name, data.tier), None) or Policy(
+                model_name=data.model_name, tier=data.tier
+            )
             created = policy.pk is None
             before = None if created else policy.snapshot()
             policy.description, policy.rules = data.description, data.rules
@@ -72,6 +76,6 @@ def policy_reset_default(*, actor) -> Policy:
     """Put the default policy back as a fresh install has it."""
     with transaction.atomic():
         fresh = default_policy_create()
-        policy = Policy.objects.select_for_update().filter(model_name="").first() or fresh
+        policy = Policy.objects.select_for_update().filter(model_name="", tier__isnull=True).first() or fresh
         policy.description, policy.rules = fresh.description, fresh.rules
         return policy_save(actor=actor, policy=policy)

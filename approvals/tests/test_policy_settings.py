@@ -29,6 +29,7 @@ def test_a_model_row_overrides_the_default_setting_by_setting():
         "recertify_days": "policy for Fraud",
         "recertify_remind_days": "built-in default",
         "out_of_band": "default policy",
+        "tier_from_card": "built-in default",
     }
     assert (other.recertify_days, other.out_of_band) == (365, "revert")
 

@@ -25,7 +25,7 @@ def test_each_role_gets_its_default_events_and_others_none(reviewer_a, lead, adm
     by_user = {s.user.username: s.actions for s in Subscription.objects.filter(channel="email")}
     assert by_user == {
         reviewer_a.username: ["request.created"],
-        lead.username: ["registry.unapproved_transition"],
+        lead.username: ["model.risk_tier_set", "registry.unapproved_transition"],
         admin_user.username: ["registry.unapproved_transition"],
     }
 
