@@ -130,6 +130,10 @@ class GateOut(Schema):
     version: int | None
     alias: str | None
     mirror_synced_at: datetime | None
+    warnings: list[GateReasonOut] = []
+    waiver_expired: bool = False
+    recertification: dict[str, Any] | None = None
+    overdue: bool = False
 
 
 class GateAllowedOut(GateOut):

@@ -1,8 +1,10 @@
 """The approvals app's models, one module per subject; import them from here (``from approvals.models import …``).
 
 - ``core``: policies, check runs and results, transition requests, reviews, comments, out-of-band changes.
+- ``attestations``: waivers, re-certifications and the reviewers' attestations deciding them.
 """
 
+from .attestations import Attestation, Recertification, Waiver
 from .core import (
     STAGE_CHOICES,
     CheckResult,
@@ -15,6 +17,9 @@ from .core import (
 )
 
 __all__ = [
+    "Attestation",
+    "Recertification",
+    "Waiver",
     "STAGE_CHOICES",
     "CheckResult",
     "CheckRun",

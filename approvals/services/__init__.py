@@ -5,6 +5,8 @@
 - ``requests``: transition requests filed, withdrawn, commented, reviewed, retried.
 - ``approval``: the move to ``approved`` once quorum and checks hold.
 - ``apply``: the exactly-once push of an approved request to MLflow, and its sweeper.
+- ``waivers``: waivers requested, attested (``attestation_give``, shared with re-certifications), withdrawn, expired.
+- ``recertification``: Production versions falling due, opened, reminded, overdue, certified or rejected.
 - ``out_of_band``: stage/alias changes made outside the portal, superseded requests, renames, acknowledgements.
 
 Every public function is keyword-only and named ``<entity>_<verb>`` (entity plural when it acts on many).
@@ -36,6 +38,8 @@ from .out_of_band import (
     unapproved_transitions_detect,
 )
 from .policies import policies_import, policy_delete, policy_reset_default, policy_save
+from .recertification import recertification_state, recertifications_open
+from .waivers import attestation_give, waiver_create, waiver_withdraw, waivers_expire
 from .requests import (
     request_comment_create,
     review_submit,
@@ -45,6 +49,12 @@ from .requests import (
 )
 
 __all__ = [
+    "attestation_give",
+    "recertification_state",
+    "recertifications_open",
+    "waiver_create",
+    "waiver_withdraw",
+    "waivers_expire",
     "REQUEUE_AFTER",
     "RequestConflict",
     "check_run_create",
