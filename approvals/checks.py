@@ -175,7 +175,11 @@ def apply_waivers(version: ModelVersion, stage: str, verdicts: list[Verdict], *,
         if verdict.status == FAILED and waiver is not None:
             evidence = {
                 **(verdict.result.evidence or {}),
-                "waiver": {"id": waiver.pk, "url": waiver.get_absolute_url(), "expires_at": waiver.expires_at},
+                "waiver": {
+                    "id": waiver.pk,
+                    "url": waiver.get_absolute_url(),
+                    "expires_at": waiver.expires_at.isoformat(),
+                },
             }
             result = RuleResult(
                 WAIVED, f"waived until {waiver.expires_at:%Y-%m-%d %H:%M} UTC: {verdict.result.message}", evidence

@@ -117,6 +117,9 @@ class Attestation(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.reviewer} {self.decision}s {'waiver' if self.waiver_id else 'recertification'}"
+
     @property
     def is_approval(self) -> bool:
         return self.decision == self.APPROVE

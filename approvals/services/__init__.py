@@ -39,7 +39,6 @@ from .out_of_band import (
 )
 from .policies import policies_import, policy_delete, policy_reset_default, policy_save
 from .recertification import recertification_state, recertifications_open
-from .waivers import attestation_give, waiver_create, waiver_withdraw, waivers_expire
 from .requests import (
     request_comment_create,
     review_submit,
@@ -47,6 +46,7 @@ from .requests import (
     transition_request_retry,
     transition_request_withdraw,
 )
+from .waivers import attestation_give, waiver_create, waiver_withdraw, waivers_expire
 
 __all__ = [
     "attestation_give",
