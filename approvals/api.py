@@ -313,3 +313,23 @@ def latest_check_run_extra(user, version) -> dict | None:
     if panel["check_run"] is None:
         return None
     return {**check_run_dict(panel["check_run"]), "is_stale": panel["is_stale"]}
+
+
+def recertification_extra(user, version) -> dict | None:
+    """The version's re-certification: {id, due_at, status, overdue}; None when its policy never re-certifies."""
+    from .services.recertification import recertification_state
+
+    return recertification_state(version)
+
+
+def waivers_extra(user, version) -> dict:
+    """The version's waivers, and whether it is in Production with an expired one (flagged)."""
+    from .selectors_governance import production_waiver_expired, waivers_of_version
+
+    return {
+        "waiver_expired": production_waiver_expired(version),
+        "items": [
+            {"id": w.pk, "stage": w.stage, "rule_id": w.rule_id, "status": w.status, "expires_at": w.expires_at}
+            for w in waivers_of_version(version)
+        ],
+    }
