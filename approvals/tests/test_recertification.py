@@ -117,3 +117,15 @@ def test_rejection_flags_the_version(production, monkeypatch, reviewer_a, client
     assert services.recertification_state(production)["overdue"] is True
     production.refresh_from_db()
     assert production.stage == "Production"
+
+
+def test_recertification_api(production, monkeypatch, api):
+    at(monkeypatch, ENTERED + timedelta(days=89))
+    services.recertifications_open()
+    pk = Recertification.objects.get().pk
+    assert api("reviewer_a", "get", f"/recertifications/{pk}").json()["status"] == "open"
+    path = f"/recertifications/{pk}/attestations"
+    assert api("owner", "post", path, json={"decision": "approve"}).status_code == 403
+    assert api("reviewer_a", "post", path, json={"decision": "reject"}).status_code == 400
+    assert api("reviewer_a", "post", path, json={"decision": "approve"}).status_code == 201
+    assert api("reviewer_b", "post", path, json={"decision": "approve"}).json()["status"] == "certified"

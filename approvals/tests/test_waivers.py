@@ -182,3 +182,26 @@ def test_waiver_pages(client, failing, owner, reviewer_a):
     assert client.post(f"/approvals/waivers/{waiver.pk}/attest/", {"decision": "approve"}).status_code == 302
     assert client.post(f"/approvals/waivers/{waiver.pk}/attest/", {"decision": "approve"}).status_code == 409
     assert client.get("/approvals/governance/").status_code == 200
+
+
+def test_waiver_api(api, failing):
+    path = f"/models/Churn/versions/{failing.version}/waivers"
+    expires = (timezone.now() + timedelta(days=5)).isoformat()
+    body = {"rule_id": "accuracy", "justification": "x", "expires_at": expires}
+    assert api("outsider", "post", path, json=body).status_code in (403, 404)
+    assert api("owner", "post", path, json={**body, "rule_id": "nope"}).status_code == 400
+    assert api("owner", "post", path, json={"rule_id": "accuracy"}).status_code in (400, 422)
+    created = api("owner", "post", path, json=body)
+    assert created.status_code == 201, created.json()
+    waiver_id = created.json()["id"]
+    assert api("owner", "post", f"/waivers/{waiver_id}/attestations", json={"decision": "approve"}).status_code == 403
+    assert (
+        api("reviewer_a", "post", f"/waivers/{waiver_id}/attestations", json={"decision": "approve"}).status_code == 201
+    )
+    again = api("reviewer_a", "post", f"/waivers/{waiver_id}/attestations", json={"decision": "approve"})
+    assert again.status_code == 409
+    done = api("reviewer_b", "post", f"/waivers/{waiver_id}/attestations", json={"decision": "approve"})
+    assert done.json()["status"] == "active"
+    assert api("reviewer_a", "get", f"/waivers/{waiver_id}").json()["rule_id"] == "accuracy"
+    extras = api("owner", "get", f"/models/Churn/versions/{failing.version}").json()["extras"]
+    assert extras["waivers"]["items"][0]["status"] == "active"
