@@ -60,7 +60,7 @@ def quorum_member_refusal(user, subject, *, stage: str, what: str) -> Refusal | 
     than the requester, while it is pending and its version is mirrored, not an owner when the ``stage`` policy
     excludes owners. The quorum rules of a Production request, shared."""
     if user.pk == getattr(subject, "requested_by_id", None):
-        return Refusal(f"you requested this: someone else must review this {what}")
+        return Refusal("you requested this: someone else must review it")
     if not roles.in_group(user, roles.REVIEWERS):
         return Refusal(f"only members of {roles.REVIEWERS} may review")
     if not subject.is_pending:
