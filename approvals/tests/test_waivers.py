@@ -205,3 +205,20 @@ def test_waiver_api(api, failing):
     assert api("reviewer_a", "get", f"/waivers/{waiver_id}").json()["rule_id"] == "accuracy"
     extras = api("owner", "get", f"/models/Churn/versions/{failing.version}").json()["extras"]
     assert extras["waivers"]["items"][0]["status"] == "active"
+
+
+def test_expired_waiver_badges_on_version_page_and_model_list(
+    client, failing, owner, reviewer_a, reviewer_b, monkeypatch
+):
+    waiver = activate(request_waiver(owner, failing, days=1), reviewer_a, reviewer_b)
+    failing.stage = "Production"
+    failing.save(update_fields=["stage"])
+    monkeypatch.setattr(timezone, "now", lambda: waiver.expires_at + timedelta(minutes=1))
+    services.waivers_expire()
+    client.force_login(reviewer_a)
+    page = client.get(failing.get_absolute_url()).content.decode()
+    assert "waiver expired" in page and f"waiver #{waiver.pk}" in page
+    assert (
+        "waiver expired" in client.get("/").content.decode()
+        or "waiver expired" in client.get("/models/").content.decode()
+    )
