@@ -45,22 +45,60 @@ def review_refusal(user, request: TransitionRequest, *, current_digest: str | No
     now); without a digest, any decision counts. Reads ``request.reviews.all()`` (prefetch it) and, for
     anyone but the requester, one query for the group; for a reviewer, one for ownership and one for the policy.
     """
-    if user.pk == request.requested_by_id:
-        return Refusal("you requested this: someone else must review it")
-    if not roles.in_group(user, roles.REVIEWERS):
-        return Refusal(f"only members of {roles.REVIEWERS} may review")
-    if not request.is_pending:
-        return Refusal(f"this request is {request.status}: it takes no more reviews", conflict=True)
-    if request.version_id is None:
-        return Refusal(f"{request.model_name} v{request.version_number} is no longer in the registry", conflict=True)
-    if roles.is_owner(user, request.version.model) and excludes_owners(request.model_name, request.to_stage):
-        return Refusal(
-            f"you own {request.model_name}: the policy for {request.to_stage} excludes the model's owners from "
-            "reviewing its requests"
-        )
+    refusal = quorum_member_refusal(user, request, stage=request.to_stage, what="request")
+    if refusal is not None:
+        return refusal
     mine = next((r for r in request.reviews.all() if r.reviewer_id == user.pk), None)
     if mine is not None and (current_digest is None or not mine.is_stale_against(current_digest)):
         return Refusal(f"you already {'approved' if mine.is_approval else 'rejected'} this request", conflict=True)
+    return None
+
+
+def quorum_member_refusal(user, subject, *, stage: str, what: str) -> Refusal | None:
+    """May ``user`` decide ``subject`` (a request, waiver or re-certification: ``requested_by_id`` or None,
+    ``is_pending``, ``status``, ``version``, ``model_name``, ``version_number``) now: a member of reviewers other
+    than the requester, while it is pending and its version is mirrored, not an owner when the ``stage`` policy
+    excludes owners. The quorum rules of a Production request, shared."""
+    if user.pk == getattr(subject, "requested_by_id", None):
+        return Refusal("you requested this: someone else must review it")
+    if not roles.in_group(user, roles.REVIEWERS):
+        return Refusal(f"only members of {roles.REVIEWERS} may review")
+    if not subject.is_pending:
+        return Refusal(f"this {what} is {subject.status}: it takes no more reviews", conflict=True)
+    if subject.version_id is None:
+        return Refusal(f"{subject.model_name} v{subject.version_number} is no longer in the registry", conflict=True)
+    if roles.is_owner(user, subject.version.model) and excludes_owners(subject.model_name, stage):
+        return Refusal(
+            f"you own {subject.model_name}: the policy for {stage} excludes the model's owners from "
+            f"reviewing its {what}s"
+        )
+    return None
+
+
+def attestation_refusal(user, subject) -> Refusal | None:
+    """Attesting a waiver or re-certification: the Production quorum rules (``quorum_member_refusal``), once."""
+    what = "waiver" if subject.__class__.__name__ == "Waiver" else "re-certification"
+    refusal = quorum_member_refusal(user, subject, stage="Production", what=what)
+    if refusal is not None:
+        return refusal
+    if any(a.reviewer_id == user.pk for a in subject.attestations.all()):
+        return Refusal(f"you already attested this {what}", conflict=True)
+    return None
+
+
+def waiver_create_refusal(user, version) -> Refusal | None:
+    """Requesting a waiver for ``version``: the model's owners and admins; no query beyond ownership."""
+    if roles.is_owner_or_admin(user, version.model):
+        return None
+    return Refusal("only the model's owner or an admin may request a waiver")
+
+
+def waiver_withdraw_refusal(user, waiver) -> Refusal | None:
+    """Withdrawing a waiver: its requester or an admin, while pending or active; no query."""
+    if user.pk != waiver.requested_by_id and not roles.is_admin(user):
+        return Refusal("only the requester or an admin may withdraw a waiver")
+    if waiver.status not in ("pending", "active"):
+        return Refusal(f"waiver #{waiver.pk} is {waiver.status}: it cannot be withdrawn", conflict=True)
     return None
 
 

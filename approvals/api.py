@@ -130,6 +130,10 @@ class GateOut(Schema):
     version: int | None
     alias: str | None
     mirror_synced_at: datetime | None
+    warnings: list[GateReasonOut] = []
+    waiver_expired: bool = False
+    recertification: dict[str, Any] | None = None
+    overdue: bool = False
 
 
 class GateAllowedOut(GateOut):
@@ -343,3 +347,23 @@ def risk_tier_extra(user, version) -> dict | None:
 
     row = ModelRiskTier.objects.filter(model_name=version.model.name).first()
     return None if row is None else {"tier": row.tier, "source": row.source, "set_by": row.set_by}
+
+
+def recertification_extra(user, version) -> dict | None:
+    """The version's re-certification: {id, due_at, status, overdue}; None when its policy never re-certifies."""
+    from .services.recertification import recertification_state
+
+    return recertification_state(version)
+
+
+def waivers_extra(user, version) -> dict:
+    """The version's waivers, and whether it is in Production with an expired one (flagged)."""
+    from .selectors_governance import production_waiver_expired, waivers_of_version
+
+    return {
+        "waiver_expired": production_waiver_expired(version),
+        "items": [
+            {"id": w.pk, "stage": w.stage, "rule_id": w.rule_id, "status": w.status, "expires_at": w.expires_at}
+            for w in waivers_of_version(version)
+        ],
+    }

@@ -19,6 +19,8 @@ class ApprovalsConfig(AppConfig):
         api_extras.register("open_request", api.open_request_extra)
         api_extras.register("latest_check_run", api.latest_check_run_extra)
         api_extras.register("risk_tier", api.risk_tier_extra)
+        api_extras.register("recertification", api.recertification_extra)
+        api_extras.register("waivers", api.waivers_extra)
 
         from notifications import digests
 

@@ -20,9 +20,11 @@ from cards.models import CardRevision
 from registry.models import ModelVersion, StageChange
 
 from .digest import digest_of, run_datasets, version_content
-from .models import CheckResult
+from .models import CheckResult, Waiver
 from .policies import stage_policy
 from .rules import FAILED, PASSED, Rule, RuleResult, json_safe
+
+WAIVED = "waived"
 
 
 class VersionFacts:
@@ -149,9 +151,39 @@ def evaluate(version: ModelVersion, stage: str, *, now=None) -> Evaluation:
     policy = stage_policy(version.model.name, stage)
     facts = VersionFacts(version, stage, now=now)
     verdicts = [Verdict(rule, rule.evaluate(facts)) for rule in policy.rules]
+    verdicts = apply_waivers(version, stage, verdicts, now=facts.now)
     readiness = VersionReady("version-ready")
     ready = readiness.evaluate(facts)
     if ready.status == FAILED:
         # Only a failure gets a row: on READY versions the results stay exactly the policy's rules.
         verdicts.insert(0, Verdict(readiness, ready))
     return Evaluation(stage, policy.label, facts.content_digest, verdicts)
+
+
+def apply_waivers(version: ModelVersion, stage: str, verdicts: list[Verdict], *, now) -> list[Verdict]:
+    """A failed rule with an active, unexpired waiver for this version and stage reports ``waived`` (the waiver
+    in its evidence) and does not fail the run; one query."""
+    if not any(v.status == FAILED for v in verdicts):
+        return verdicts
+    waivers = {
+        w.rule_id: w
+        for w in Waiver.objects.filter(version=version, stage=stage, status=Waiver.ACTIVE, expires_at__gt=now)
+    }
+    out = []
+    for verdict in verdicts:
+        waiver = waivers.get(verdict.rule.id)
+        if verdict.status == FAILED and waiver is not None:
+            evidence = {
+                **(verdict.result.evidence or {}),
+                "waiver": {
+                    "id": waiver.pk,
+                    "url": waiver.get_absolute_url(),
+                    "expires_at": waiver.expires_at.isoformat(),
+                },
+            }
+            result = RuleResult(
+                WAIVED, f"waived until {waiver.expires_at:%Y-%m-%d %H:%M} UTC: {verdict.result.message}", evidence
+            )
+            verdict = Verdict(verdict.rule, result)
+        out.append(verdict)
+    return out

@@ -52,6 +52,10 @@ class GateDecision:
     approved_by: list[str] = field(default_factory=list)
     content_digest: str = ""
     check_run: CheckRun | None = None
+    # Governance warnings that do not refuse (docs/governance.md): an expired waiver, an overdue re-certification.
+    warnings: list[GateReason] = field(default_factory=list)
+    waiver_expired: bool = False
+    recertification: dict | None = None
     mirror_synced_at: object = None
 
     @property
@@ -70,6 +74,10 @@ class GateDecision:
             "version": self.version,
             "alias": self.alias or None,
             "mirror_synced_at": self.mirror_synced_at,
+            "warnings": [{"code": w.code, "message": w.message} for w in self.warnings],
+            "waiver_expired": self.waiver_expired,
+            "recertification": self.recertification,
+            "overdue": bool(self.recertification and self.recertification["overdue"]),
         }
         if not self.allowed:
             return {
@@ -132,6 +140,7 @@ def gate_decision(*, model_name: str, stage: str = "Production", version: int | 
     if found is not None:
         decision.version = found.version
         _check_version(decision, found)
+        _governance_warnings(decision, found)
     return decision
 
 
@@ -223,4 +232,22 @@ def _check_version(decision: GateDecision, version: ModelVersion) -> None:
             "unapproved_transition",
             f"Unacknowledged change made outside the portal: {change.describe()} (seen "
             f"{change.seen_at:%Y-%m-%d %H:%M:%S} UTC); an admin must acknowledge it.",
+        )
+
+
+def _governance_warnings(decision: GateDecision, version: ModelVersion) -> None:
+    """Warn (never refuse) of an expired waiver on a Production version and an overdue re-certification."""
+    from .selectors_governance import production_waiver_expired
+    from .services.recertification import recertification_state
+
+    decision.waiver_expired = production_waiver_expired(version)
+    if decision.waiver_expired:
+        decision.warnings.append(GateReason("waiver_expired", "a waiver of this version expired: its rule fails again"))
+    state = recertification_state(version)
+    decision.recertification = state
+    if state and state["overdue"]:
+        decision.warnings.append(
+            GateReason(
+                "recertification_overdue", f"re-certification was due {state['due_at']:%Y-%m-%d} and is not certified"
+            )
         )

@@ -101,6 +101,26 @@ def model_risk_tier(objects: PageObjects) -> dict:
     }
 
 
+def version_governance(objects: PageObjects) -> dict:
+    """The version's waivers, an expired-waiver flag in Production, and its re-certification state."""
+    from . import selectors_governance as sg
+    from .services.recertification import recertification_state
+
+    version = objects.version
+    return {
+        "waivers": sg.waivers_of_version(version),
+        "waiver_expired": sg.production_waiver_expired(version),
+        "recertification": recertification_state(version),
+    }
+
+
+def model_waiver_flags(objects: PageObjects, models) -> dict:
+    from .selectors_governance import expired_waiver_model_names
+
+    flagged = expired_waiver_model_names(m.name for m in models)
+    return {m.pk: m.name in flagged for m in models}
+
+
 def register() -> None:
     for item in (
         Panel("approvals.unapproved", "model_list", "top", unapproved_banner, "approvals/unapproved_banner.html"),
@@ -126,5 +146,11 @@ def register() -> None:
         ),
         Panel("approvals.version_request", "version", "top", version_request, "approvals/panels.html#version_request"),
         Panel("approvals.checks", "version", "top", version_checks, "approvals/version_checks.html#panel", order=10),
+        Panel(
+            "approvals.governance", "version", "top", version_governance, "approvals/panels.html#governance", order=20
+        ),
+        Column(
+            "approvals.waiver_flags", "model_list", "Waivers", model_waiver_flags, "approvals/panels.html#waiver_flag"
+        ),
     ):
         panels.register(item)

@@ -213,18 +213,25 @@ def unacknowledged_by_model(model_name: str = "") -> dict[str, list[UnapprovedTr
     return found
 
 
+def eligible_approvals(decisions, *, requester_id: int, digest: str | None = None) -> list:
+    """Of ``decisions`` (reviews or attestations), the approvals that count: fresh against ``digest`` (when
+    given), by active members of reviewers other than the requester. Shared by requests, waivers and
+    re-certifications (one quorum design)."""
+    decisions = decisions.select_related("reviewer").prefetch_related("reviewer__groups")
+    return [
+        d
+        for d in decisions
+        if d.is_approval
+        and (digest is None or not d.is_stale_against(digest))
+        and d.reviewer_id != requester_id
+        and d.reviewer.is_active
+        and any(g.name == roles.REVIEWERS for g in d.reviewer.groups.all())
+    ]
+
+
 def quorum(request: TransitionRequest, digest: str) -> list[Review]:
     """The approvals that count: fresh (given against ``digest``), by distinct eligible reviewers."""
-    reviews = request.reviews.select_related("reviewer").prefetch_related("reviewer__groups")
-    return [
-        r
-        for r in reviews
-        if r.is_approval
-        and not r.is_stale_against(digest)
-        and r.reviewer_id != request.requested_by_id
-        and r.reviewer.is_active
-        and any(g.name == roles.REVIEWERS for g in r.reviewer.groups.all())
-    ]
+    return eligible_approvals(request.reviews.all(), requester_id=request.requested_by_id, digest=digest)
 
 
 def checks_for(request: TransitionRequest, version: ModelVersion, digest: str) -> CheckRun | None:

@@ -85,3 +85,13 @@ def apply_transition(self, request_id: int, claim: str = "") -> None:
 @shared_task(name="approvals.tasks.sweep_transition_requests", ignore_result=True)
 def sweep_transition_requests() -> None:
     services.transition_requests_sweep()
+
+
+@shared_task(name="approvals.tasks.expire_waivers", ignore_result=True)
+def expire_waivers() -> None:
+    services.waivers_expire()
+
+
+@shared_task(name="approvals.tasks.open_recertifications", ignore_result=True)
+def open_recertifications() -> None:
+    services.recertifications_open()

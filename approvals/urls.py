@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_governance
 
 app_name = "approvals"
 
@@ -16,5 +16,12 @@ urlpatterns = [
     path("requests/<int:pk>/withdraw/", views.request_withdraw, name="request_withdraw"),
     path("requests/<int:pk>/retry/", views.request_retry, name="request_retry"),
     path("requests/<int:pk>/comments/", views.request_comment, name="request_comment"),
+    path("models/<str:name>/versions/<int:version>/waiver/", views_governance.waiver_create, name="waiver_create"),
+    path("waivers/<int:pk>/", views_governance.waiver_detail, name="waiver_detail"),
+    path("waivers/<int:pk>/attest/", views_governance.waiver_attest, name="waiver_attest"),
+    path("waivers/<int:pk>/withdraw/", views_governance.waiver_withdraw, name="waiver_withdraw"),
+    path("recertifications/<int:pk>/", views_governance.recertification_detail, name="recertification_detail"),
+    path("recertifications/<int:pk>/attest/", views_governance.recertification_attest, name="recertification_attest"),
+    path("governance/", views_governance.governance_list, name="governance_list"),
     path("unapproved/<int:pk>/acknowledge/", views.unapproved_acknowledge, name="unapproved_acknowledge"),
 ]

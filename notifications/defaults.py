@@ -25,9 +25,22 @@ ADMINS = "admins"  # not a group: roles.is_admin (a superuser)
 
 # role (a group name, or ADMINS) → the events its members are emailed by default.
 BY_ROLE = {
-    roles.REVIEWERS: ["request.created"],
-    roles.ML_LEADS: ["registry.unapproved_transition", "model.risk_tier_set"],
-    ADMINS: ["registry.unapproved_transition"],
+    roles.REVIEWERS: [
+        "request.created",
+        "waiver.requested",
+        "waiver.expired",
+        "recertification.opened",
+        "recertification.reminder",
+        "recertification.overdue",
+        "recertification.rejected",
+    ],
+    roles.ML_LEADS: [
+        "registry.unapproved_transition",
+        "model.risk_tier_set",
+        "waiver.expired",
+        "recertification.overdue",
+    ],
+    ADMINS: ["registry.unapproved_transition", "waiver.expired", "recertification.overdue"],
 }
 
 

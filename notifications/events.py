@@ -23,6 +23,13 @@ NOTIFIABLE = {
     "model.risk_tier_set": "a model's risk tier was set or derived from its card",
     "checks.completed": "a governance check run finished (passed or failed)",
     "checks.failed": "a governance check run failed (a rule failed, or the run could not be evaluated)",
+    "waiver.requested": "a waiver was requested",
+    "waiver.expired": "a waiver expired",
+    "recertification.opened": "a re-certification was opened",
+    "recertification.reminder": "a re-certification falls due soon",
+    "recertification.overdue": "a re-certification is overdue",
+    "recertification.certified": "a version was re-certified",
+    "recertification.rejected": "a re-certification was rejected",
 }
 
 # Event keys that are not audit actions: key → (the audit action, a predicate on that event's data). A run that
@@ -51,6 +58,8 @@ _PAGES = {
     "transition_request": ("approvals:request_detail", lambda e: [int(e.target_id)]),
     "check_run": ("approvals:check_run_detail", lambda e: [int(e.target_id)]),
     "card_revision": ("cards:card_detail", lambda e: [e.model_name, e.version]),
+    "waiver": ("approvals:waiver_detail", lambda e: [int(e.target_id)]),
+    "recertification": ("approvals:recertification_detail", lambda e: [int(e.target_id)]),
     "model_version": ("registry:version_detail", lambda e: [e.model_name, e.version]),
 }
 

@@ -15,6 +15,7 @@ from ninja.errors import ValidationError as RequestValidationError
 
 from accounts.auth import TokenRefused, api_auth
 from approvals.api import router as approvals_router
+from approvals.api_governance import router as governance_router
 from audit.api import router as audit_router
 from cards.api import router as cards_router
 from registry.access import Conflict
@@ -34,6 +35,7 @@ api = NinjaAPI(
 api.add_router("/", registry_router)
 api.add_router("/", audit_router)
 api.add_router("/", approvals_router)
+api.add_router("/", governance_router)
 api.add_router("/", cards_router)
 
 CODES = {

@@ -303,6 +303,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 270},
     },
+    # Waivers past expiry (every 5 minutes) and re-certifications falling due (hourly): docs/governance.md.
+    "expire-waivers": {"task": "approvals.tasks.expire_waivers", "schedule": 300.0, "options": {"expires": 270}},
+    "open-recertifications": {"task": "approvals.tasks.open_recertifications", "schedule": 3600.0},
 }
 
 # Notifications (docs/notifications.md): the dispatcher follows the audit log every NOTIFY_INTERVAL_SECONDS,

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from accounts.services import api_token_create
-from approvals.models import TransitionRequest, UnapprovedTransition
+from approvals.models import Recertification, TransitionRequest, UnapprovedTransition, Waiver
 from cards.models import CardPublication, CardRevision, ModelCard
 from registry.models import ModelOwner, ModelVersion
 from registry_portal.roles import REVIEWERS
@@ -33,6 +33,8 @@ class World:
     card_revision: CardRevision
     owners_token: ApiToken
     owner_row: ModelOwner
+    waiver: Waiver | None = None
+    recertification: Recertification | None = None
 
 
 @pytest.fixture
@@ -67,7 +69,22 @@ def world(people, owner) -> World:
     revision = CardRevision.objects.create(card=card, number=1, author=owner.username, summary="first", sections={})
     CardPublication.objects.create(revision=revision, status=CardPublication.FAILED, error="MLflow was down")
     token, _ = api_token_create(actor=owner, user=owner, name="pipeline")
-    return World(people, open_request, failed_request, unapproved, revision, token, model.owners.get())
+    later = timezone.now() + timezone.timedelta(days=30)
+    waiver = Waiver.objects.create(
+        version=versions[2],
+        model_name="churn",
+        version_number=2,
+        stage="Production",
+        rule_id="accuracy",
+        justification="soon",
+        requested_by=owner,
+        required_approvals=2,
+        expires_at=later,
+    )
+    recert = Recertification.objects.create(
+        version=versions[1], model_name="churn", version_number=1, due_at=later, required_approvals=2
+    )
+    return World(people, open_request, failed_request, unapproved, revision, token, model.owners.get(), waiver, recert)
 
 
 def _actions(w: World) -> dict:
@@ -135,6 +152,27 @@ def _actions(w: World) -> dict:
         ),
         "owner_add": (reverse("accounts:owner_add"), {"model": "churn", "user": "otto-outsider"}, {"admin"}),
         "owner_remove": (reverse("accounts:owner_remove", args=[w.owner_row.pk]), {}, {"admin"}),
+        "waiver_create": (
+            reverse("approvals:waiver_create", args=["churn", 3]),
+            {
+                "stage": "Production",
+                "rule_id": "accuracy",
+                "justification": "x",
+                "expires_at": (timezone.now() + timezone.timedelta(days=9)).strftime("%Y-%m-%d %H:%M"),
+            },
+            {"owner", "admin"},
+        ),
+        "waiver_attest": (
+            reverse("approvals:waiver_attest", args=[w.waiver.pk]),
+            {"decision": "approve"},
+            {"reviewer_a", "reviewer_b"},
+        ),
+        "waiver_withdraw": (reverse("approvals:waiver_withdraw", args=[w.waiver.pk]), {}, {"owner", "admin"}),
+        "recertification_attest": (
+            reverse("approvals:recertification_attest", args=[w.recertification.pk]),
+            {"decision": "approve"},
+            {"reviewer_a", "reviewer_b"},
+        ),
     }
 
 
@@ -161,6 +199,10 @@ ACTIONS = (
     "role_member_remove",
     "owner_add",
     "owner_remove",
+    "waiver_create",
+    "waiver_attest",
+    "waiver_withdraw",
+    "recertification_attest",
 )
 
 

@@ -2,8 +2,10 @@
 
 - ``core``: policies, check runs and results, transition requests, reviews, comments, out-of-band changes.
 - ``tiers``: the risk tier of each model.
+- ``attestations``: waivers, re-certifications and the reviewers' attestations deciding them.
 """
 
+from .attestations import Attestation, Recertification, Waiver
 from .core import (
     STAGE_CHOICES,
     CheckResult,
@@ -17,6 +19,9 @@ from .core import (
 from .tiers import ModelRiskTier, allowed_tiers
 
 __all__ = [
+    "Attestation",
+    "Recertification",
+    "Waiver",
     "STAGE_CHOICES",
     "CheckResult",
     "CheckRun",

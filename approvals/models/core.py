@@ -182,7 +182,7 @@ class CheckRun(models.Model):
 
 
 class CheckResult(models.Model):
-    STATUS_CHOICES = [(s, s) for s in ("passed", "failed", "not_applicable")]
+    STATUS_CHOICES = [(s, s) for s in ("passed", "failed", "not_applicable", "waived")]
 
     check_run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="results")
     position = models.PositiveSmallIntegerField()

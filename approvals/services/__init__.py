@@ -5,6 +5,8 @@
 - ``requests``: transition requests filed, withdrawn, commented, reviewed, retried.
 - ``approval``: the move to ``approved`` once quorum and checks hold.
 - ``apply``: the exactly-once push of an approved request to MLflow, and its sweeper.
+- ``waivers``: waivers requested, attested (``attestation_give``, shared with re-certifications), withdrawn, expired.
+- ``recertification``: Production versions falling due, opened, reminded, overdue, certified or rejected.
 - ``out_of_band``: stage/alias changes made outside the portal, superseded requests, renames, acknowledgements.
 
 Every public function is keyword-only and named ``<entity>_<verb>`` (entity plural when it acts on many).
@@ -36,6 +38,7 @@ from .out_of_band import (
     unapproved_transitions_detect,
 )
 from .policies import policies_import, policy_delete, policy_reset_default, policy_save
+from .recertification import recertification_state, recertifications_open
 from .requests import (
     request_comment_create,
     review_submit,
@@ -44,8 +47,15 @@ from .requests import (
     transition_request_withdraw,
 )
 from .tiers import risk_tier_derive_from_card, risk_tier_set
+from .waivers import attestation_give, waiver_create, waiver_withdraw, waivers_expire
 
 __all__ = [
+    "attestation_give",
+    "recertification_state",
+    "recertifications_open",
+    "waiver_create",
+    "waiver_withdraw",
+    "waivers_expire",
     "REQUEUE_AFTER",
     "RequestConflict",
     "check_run_create",

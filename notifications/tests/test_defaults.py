@@ -23,10 +23,14 @@ def test_each_role_gets_its_default_events_and_others_none(reviewer_a, lead, adm
     no_address.save()
     services.notifications_dispatch()
     by_user = {s.user.username: s.actions for s in Subscription.objects.filter(channel="email")}
+    governance = ["recertification.overdue", "waiver.expired"]
     assert by_user == {
-        reviewer_a.username: ["request.created"],
-        lead.username: ["model.risk_tier_set", "registry.unapproved_transition"],
-        admin_user.username: ["registry.unapproved_transition"],
+        reviewer_a.username: sorted(
+            ["request.created", "waiver.requested", *governance, "recertification.opened"]
+            + ["recertification.reminder", "recertification.rejected"]
+        ),
+        lead.username: sorted(["model.risk_tier_set", "registry.unapproved_transition", *governance]),
+        admin_user.username: sorted(["registry.unapproved_transition", *governance]),
     }
 
 
