@@ -27,7 +27,12 @@ ADMINS = "admins"  # not a group: roles.is_admin (a superuser)
 BY_ROLE = {
     roles.REVIEWERS: ["request.created"],
     roles.ML_LEADS: ["registry.unapproved_transition"],
-    ADMINS: ["registry.unapproved_transition"],
+    ADMINS: [
+        "registry.unapproved_transition",
+        "registry.unapproved_reverted",
+        "registry.revert_skipped",
+        "registry.revert_failed",
+    ],
 }
 
 

@@ -1,6 +1,7 @@
 """The approvals app's models, one module per subject; import them from here (``from approvals.models import …``).
 
 - ``core``: policies, check runs and results, transition requests, reviews, comments, out-of-band changes.
+- ``enforcement``: reverts of unapproved Production changes (out_of_band: revert).
 """
 
 from .core import (
@@ -13,6 +14,7 @@ from .core import (
     TransitionRequest,
     UnapprovedTransition,
 )
+from .enforcement import Revert
 
 __all__ = [
     "STAGE_CHOICES",
@@ -20,6 +22,7 @@ __all__ = [
     "CheckRun",
     "Policy",
     "RequestComment",
+    "Revert",
     "Review",
     "TransitionRequest",
     "UnapprovedTransition",

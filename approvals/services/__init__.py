@@ -5,6 +5,7 @@
 - ``requests``: transition requests filed, withdrawn, commented, reviewed, retried.
 - ``approval``: the move to ``approved`` once quorum and checks hold.
 - ``apply``: the exactly-once push of an approved request to MLflow, and its sweeper.
+- ``enforcement``: reverts of unapproved Production changes (``out_of_band: revert``), exactly once, swept.
 - ``out_of_band``: stage/alias changes made outside the portal, superseded requests, renames, acknowledgements.
 
 Every public function is keyword-only and named ``<entity>_<verb>`` (entity plural when it acts on many).
@@ -29,6 +30,7 @@ from .check_runs import (
     check_runs_rerun_stale,
     check_runs_sweep,
 )
+from .enforcement import revert_apply, revert_claim, revert_extend_lease, revert_fail, reverts_sweep
 from .out_of_band import (
     model_rename_follow,
     transition_requests_supersede_for_removed,
@@ -59,6 +61,11 @@ __all__ = [
     "policy_save",
     "request_comment_create",
     "review_submit",
+    "revert_apply",
+    "revert_claim",
+    "revert_extend_lease",
+    "revert_fail",
+    "reverts_sweep",
     "transition_request_apply",
     "transition_request_claim",
     "transition_request_create",
