@@ -26,7 +26,12 @@ def test_each_role_gets_its_default_events_and_others_none(reviewer_a, lead, adm
     assert by_user == {
         reviewer_a.username: ["request.created"],
         lead.username: ["registry.unapproved_transition"],
-        admin_user.username: ["registry.unapproved_transition"],
+        admin_user.username: [
+            "registry.revert_failed",
+            "registry.revert_skipped",
+            "registry.unapproved_reverted",
+            "registry.unapproved_transition",
+        ],
     }
 
 
