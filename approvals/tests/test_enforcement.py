@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.urls import reverse
 from mlflow import MlflowClient
 
 from approvals import services
@@ -116,3 +117,15 @@ def test_sweeper_takes_back_an_expired_claim(scene):
     assert services.reverts_sweep()["expired"] == 1
     assert services.revert_apply(revert_id=revert.pk, claim=stale) is None  # the dead worker's claim lapsed
     assert services.revert_claim(revert_id=revert.pk)
+
+
+def test_banner_shows_could_not_revert(scene, client, admin_user):
+    name, mlflow_client, _ = scene
+    Policy.objects.create(model_name=name, out_of_band="revert")
+    out_of_band(name, mlflow_client)
+    mlflow_client.delete_model_version(name, "2")
+    run_reverts(name)
+    client.force_login(admin_user)
+    page = client.get(reverse("registry:model_detail", args=[name])).content.decode()
+    assert "could not revert: v2 was deleted in MLflow" in page
+    assert "revert-status" in page
