@@ -204,7 +204,9 @@ def open_request_counts(model_names: list[str]) -> dict[str, int]:
 
 def unacknowledged_by_model(model_name: str = "") -> dict[str, list[UnapprovedTransition]]:
     """Unacknowledged out-of-band changes by model (all models, or one); one query."""
-    rows = UnapprovedTransition.objects.unacknowledged().order_by("model_name", "-seen_at", "-id")
+    rows = (
+        UnapprovedTransition.objects.unacknowledged().select_related("revert").order_by("model_name", "-seen_at", "-id")
+    )
     if model_name:
         rows = rows.filter(model_name=model_name)
     found: dict[str, list[UnapprovedTransition]] = {}

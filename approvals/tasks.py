@@ -84,7 +84,28 @@ def apply_transition(self, request_id: int, claim: str = "") -> None:
 
 @shared_task(name="approvals.tasks.sweep_transition_requests", ignore_result=True)
 def sweep_transition_requests() -> None:
+    """Also sweeps reverts (enforcement): the same lease and re-queue rules."""
     services.transition_requests_sweep()
+    services.reverts_sweep()
+
+
+@shared_task(bind=True, name="approvals.tasks.revert_unapproved", ignore_result=True, acks_late=True, max_retries=None)
+def revert_unapproved(self, revert_id: int, claim: str = "") -> None:
+    """Put back an unapproved Production change (``out_of_band: revert``), like ``apply_transition``."""
+    claim = claim or services.revert_claim(revert_id=revert_id)
+    if not claim:
+        return
+    try:
+        services.revert_apply(revert_id=revert_id, claim=claim)
+    except MlflowUnavailable as exc:
+        if self.request.retries >= settings.APPLY_MAX_RETRIES:
+            services.revert_fail(revert_id=revert_id, claim=claim, error=f"MLflow unavailable: {exc}")
+            return
+        countdown = retry_countdown(self.request.retries)
+        if services.revert_extend_lease(revert_id=revert_id, claim=claim, seconds=countdown):
+            raise self.retry(kwargs={"revert_id": revert_id, "claim": claim}, countdown=countdown) from exc
+    except MlflowError as exc:
+        services.revert_fail(revert_id=revert_id, claim=claim, error=f"MLflow refused the revert: {exc}")
 
 
 @shared_task(name="approvals.tasks.expire_waivers", ignore_result=True)

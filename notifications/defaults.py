@@ -40,7 +40,14 @@ BY_ROLE = {
         "waiver.expired",
         "recertification.overdue",
     ],
-    ADMINS: ["registry.unapproved_transition", "waiver.expired", "recertification.overdue"],
+    ADMINS: [
+        "registry.unapproved_transition",
+        "registry.unapproved_reverted",
+        "registry.revert_skipped",
+        "registry.revert_failed",
+        "waiver.expired",
+        "recertification.overdue",
+    ],
 }
 
 

@@ -3,6 +3,7 @@
 - ``core``: policies, check runs and results, transition requests, reviews, comments, out-of-band changes.
 - ``tiers``: the risk tier of each model.
 - ``attestations``: waivers, re-certifications and the reviewers' attestations deciding them.
+- ``enforcement``: reverts of unapproved Production changes (out_of_band: revert).
 """
 
 from .attestations import Attestation, Recertification, Waiver
@@ -16,6 +17,7 @@ from .core import (
     TransitionRequest,
     UnapprovedTransition,
 )
+from .enforcement import Revert
 from .tiers import ModelRiskTier, allowed_tiers
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "ModelRiskTier",
     "Policy",
     "RequestComment",
+    "Revert",
     "Review",
     "TransitionRequest",
     "UnapprovedTransition",

@@ -7,6 +7,7 @@
 - ``apply``: the exactly-once push of an approved request to MLflow, and its sweeper.
 - ``waivers``: waivers requested, attested (``attestation_give``, shared with re-certifications), withdrawn, expired.
 - ``recertification``: Production versions falling due, opened, reminded, overdue, certified or rejected.
+- ``enforcement``: reverts of unapproved Production changes (``out_of_band: revert``), exactly once, swept.
 - ``out_of_band``: stage/alias changes made outside the portal, superseded requests, renames, acknowledgements.
 
 Every public function is keyword-only and named ``<entity>_<verb>`` (entity plural when it acts on many).
@@ -31,6 +32,7 @@ from .check_runs import (
     check_runs_rerun_stale,
     check_runs_sweep,
 )
+from .enforcement import revert_apply, revert_claim, revert_extend_lease, revert_fail, reverts_sweep
 from .out_of_band import (
     model_rename_follow,
     transition_requests_supersede_for_removed,
@@ -72,6 +74,11 @@ __all__ = [
     "risk_tier_derive_from_card",
     "risk_tier_set",
     "review_submit",
+    "revert_apply",
+    "revert_claim",
+    "revert_extend_lease",
+    "revert_fail",
+    "reverts_sweep",
     "transition_request_apply",
     "transition_request_claim",
     "transition_request_create",

@@ -19,6 +19,7 @@ from registry_portal import roles
 from .. import access
 from ..models import CheckRun, ModelRiskTier, Policy, TransitionRequest, UnapprovedTransition
 from ._common import RequestConflict, request_target, set_status
+from .enforcement import explained_by_revert, reverts_create
 
 # An applied request still explains the changes a sync sees this long after it was applied
 # (a beat sync that read MLflow just before the apply task's own sync committed).
@@ -68,6 +69,8 @@ def unapproved_transitions_detect(*, sync_run: SyncRun) -> list[UnapprovedTransi
     with transaction.atomic():
         for change in changes:
             by = next((r for r in explaining if r.model_name == change.model_name and _explains(r, change)), None)
+            if by is None and explained_by_revert(change, sync_run) is not None:
+                continue  # a revert's own restoring write (enforcement), not a new out-of-band change
             if by is not None:
                 if by.version_number != change.version and change.kind == StageChange.KIND_STAGE:
                     # e.g. the previous Production version, archived by this apply: its pending requests lapse.
@@ -100,6 +103,7 @@ def unapproved_transitions_detect(*, sync_run: SyncRun) -> list[UnapprovedTransi
             )
             events += _supersede_for(change, reason=f"changed in MLflow outside the portal: {change}")
         record_many(events)
+        reverts_create(unapproved=found)
     return found
 
 

@@ -30,7 +30,10 @@ def test_each_role_gets_its_default_events_and_others_none(reviewer_a, lead, adm
             + ["recertification.reminder", "recertification.rejected"]
         ),
         lead.username: sorted(["model.risk_tier_set", "registry.unapproved_transition", *governance]),
-        admin_user.username: sorted(["registry.unapproved_transition", *governance]),
+        admin_user.username: sorted(
+            ["registry.unapproved_transition", *governance]
+            + ["registry.revert_failed", "registry.revert_skipped", "registry.unapproved_reverted"]
+        ),
     }
 
 
