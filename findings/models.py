@@ -68,12 +68,12 @@ class Finding(models.Model):
     class Meta:
         ordering = ["-severity_rank", "due_date", "id"]
 
+    def __str__(self):
+        return f"finding #{self.pk} on {self.model_name} v{self.version_number}: {self.title}"
+
     def save(self, *args, **kwargs):
         self.severity_rank = severity_rank(self.severity)
         super().save(*args, **kwargs)
-
-    def __str__(self):
-        return f"finding #{self.pk} on {self.model_name} v{self.version_number}: {self.title}"
 
     @property
     def is_unresolved(self) -> bool:

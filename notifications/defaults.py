@@ -25,8 +25,8 @@ ADMINS = "admins"  # not a group: roles.is_admin (a superuser)
 
 # role (a group name, or ADMINS) → the events its members are emailed by default.
 BY_ROLE = {
-    roles.REVIEWERS: ["request.created"],
-    roles.ML_LEADS: ["registry.unapproved_transition"],
+    roles.REVIEWERS: ["request.created", "finding.remediated"],
+    roles.ML_LEADS: ["registry.unapproved_transition", "finding.opened"],
     ADMINS: ["registry.unapproved_transition"],
 }
 

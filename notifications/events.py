@@ -22,6 +22,10 @@ NOTIFIABLE = {
     "card.published": "a model card was published",
     "checks.completed": "a governance check run finished (passed or failed)",
     "checks.failed": "a governance check run failed (a rule failed, or the run could not be evaluated)",
+    "finding.opened": "a finding was opened on a version",
+    "finding.remediated": "a finding's owner recorded its remediation",
+    "finding.closed": "a finding was closed",
+    "finding.reopened": "a remediated finding was reopened",
 }
 
 # Event keys that are not audit actions: key → (the audit action, a predicate on that event's data). A run that

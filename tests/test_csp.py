@@ -48,6 +48,8 @@ SAMPLES = {
     "digest": "0123abcd",
     "prefix": "abcd1234",
     "request_id": "1",
+    "finding_id": "1",
+    "action": "close",
     "seq": "1",
     "sync_run_id": "1",
     "app_label": "auth",

@@ -24,8 +24,8 @@ def test_each_role_gets_its_default_events_and_others_none(reviewer_a, lead, adm
     services.notifications_dispatch()
     by_user = {s.user.username: s.actions for s in Subscription.objects.filter(channel="email")}
     assert by_user == {
-        reviewer_a.username: ["request.created"],
-        lead.username: ["registry.unapproved_transition"],
+        reviewer_a.username: ["finding.remediated", "request.created"],
+        lead.username: ["finding.opened", "registry.unapproved_transition"],
         admin_user.username: ["registry.unapproved_transition"],
     }
 
