@@ -118,3 +118,22 @@ def test_api_create_list_close(api, version, owner, policy):
     assert api("reviewer_a", "post", f"/findings/{fid}/close").json()["status"] == "closed"
     version_answer = api("outsider", "get", "/models/Churn/versions/1").json()
     assert version_answer["extras"]["findings"][0]["id"] == fid
+
+
+def test_a_finding_change_rechecks_the_open_request(version, owner, lead, policy, django_capture_on_commit_callbacks):
+    from approvals.models import CheckRun, TransitionRequest
+
+    request = TransitionRequest.objects.create(
+        version=version,
+        model_name="Churn",
+        version_number=1,
+        from_stage="None",
+        to_stage="Production",
+        justification="j",
+        requested_by=owner,
+        required_approvals=2,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        open_high(lead, version, owner)
+    run = CheckRun.objects.get(request_id=request.pk)
+    assert run.stage == "Production"
