@@ -8,7 +8,7 @@ class ApprovalsConfig(AppConfig):
     def ready(self):
         # receivers connects the signal receivers; tasks registers the tasks services queue by name
         # (``registry_portal.celery.queue_task``: in-process, with no broker, a signature needs its task registered).
-        from . import panels, receivers, tasks  # noqa: F401
+        from . import panels, receivers, rules_findings, tasks  # noqa: F401
 
         panels.register()
 

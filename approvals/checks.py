@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from cards.completeness import version_card_completeness
 from cards.models import CardRevision
+from findings import selectors as findings_selectors
 from registry.models import ModelVersion, StageChange
 
+from . import rules_findings  # noqa: F401  (registers no_open_findings)
 from .digest import digest_of, run_datasets, version_content
 from .models import CheckResult, Waiver
 from .policies import stage_policy
@@ -71,6 +73,16 @@ class VersionFacts:
     @cached_property
     def content_digest(self) -> str:
         return digest_of(version_content(self.version, datasets=self.datasets, card_revision=self.card_revision))
+
+    @cached_property
+    def _unresolved_findings(self) -> list:
+        return findings_selectors.open_findings(self.version)
+
+    def open_findings(self, min_severity: str = "low") -> list:
+        """Unresolved findings of the version at ``min_severity`` or above (one query, shared by every rule)."""
+        from findings.models import severity_rank
+
+        return [f for f in self._unresolved_findings if f.severity_rank >= severity_rank(min_severity)]
 
     @cached_property
     def production_version(self) -> ModelVersion | None:

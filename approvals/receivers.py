@@ -7,11 +7,14 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from cards.models import CardRevision
+from findings.models import Finding
+from findings.signals import findings_changed
 from registry.models import ModelVersion, RegisteredModel, SyncRun
 from registry.signals import model_renamed, versions_removed
 from registry_portal import roles
 
 from . import services, tasks
+from .models import TransitionRequest
 
 
 @receiver(post_save, sender=SyncRun, dispatch_uid="approvals.after_sync")
@@ -52,3 +55,11 @@ def close_requests_of_removed_versions(sender, model_name: str, versions: list[i
     """An open request for a version MLflow no longer has must never be applied to whatever re-uses its name
     and number: it is superseded, in the sync's transaction."""
     services.transition_requests_supersede_for_removed(model_name=model_name, versions=versions, reason=reason)
+
+
+@receiver(findings_changed, sender=Finding, dispatch_uid="approvals.findings_changed")
+def recheck_after_finding(sender, version, **kwargs):
+    """A finding opened, changed or carried over (sent after commit): check the version again for its open
+    request, so ``no_open_findings`` answers now (findings are not in the content digest)."""
+    if TransitionRequest.objects.for_version(version).filter(status=TransitionRequest.PENDING).exists():
+        services.check_run_rerun(actor=roles.SYSTEM_WORKER, version=version)

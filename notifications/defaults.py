@@ -27,6 +27,7 @@ ADMINS = "admins"  # not a group: roles.is_admin (a superuser)
 BY_ROLE = {
     roles.REVIEWERS: [
         "request.created",
+        "finding.remediated",
         "waiver.requested",
         "waiver.expired",
         "recertification.opened",
@@ -36,6 +37,7 @@ BY_ROLE = {
     ],
     roles.ML_LEADS: [
         "registry.unapproved_transition",
+        "finding.opened",
         "model.risk_tier_set",
         "waiver.expired",
         "recertification.overdue",

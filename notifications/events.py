@@ -33,6 +33,10 @@ NOTIFIABLE = {
     "recertification.overdue": "a re-certification is overdue",
     "recertification.certified": "a version was re-certified",
     "recertification.rejected": "a re-certification was rejected",
+    "finding.opened": "a finding was opened on a version",
+    "finding.remediated": "a finding's owner recorded its remediation",
+    "finding.closed": "a finding was closed",
+    "finding.reopened": "a remediated finding was reopened",
 }
 
 # Event keys that are not audit actions: key → (the audit action, a predicate on that event's data). A run that

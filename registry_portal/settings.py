@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "accounts",
     "registry",
     "cards",
+    "findings",
     "approvals",
     "notifications",
     # Operations (docs/operations.md): request ids, then probes and metrics; ops after django_guid (ops/logs.py).

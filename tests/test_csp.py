@@ -50,6 +50,8 @@ SAMPLES = {
     "request_id": "1",
     "waiver_id": "1",
     "recertification_id": "1",
+    "finding_id": "1",
+    "action": "close",
     "seq": "1",
     "sync_run_id": "1",
     "app_label": "auth",

@@ -26,10 +26,10 @@ def test_each_role_gets_its_default_events_and_others_none(reviewer_a, lead, adm
     governance = ["recertification.overdue", "waiver.expired"]
     assert by_user == {
         reviewer_a.username: sorted(
-            ["request.created", "waiver.requested", *governance, "recertification.opened"]
+            ["request.created", "finding.remediated", "waiver.requested", *governance, "recertification.opened"]
             + ["recertification.reminder", "recertification.rejected"]
         ),
-        lead.username: sorted(["model.risk_tier_set", "registry.unapproved_transition", *governance]),
+        lead.username: sorted(["finding.opened", "model.risk_tier_set", "registry.unapproved_transition", *governance]),
         admin_user.username: sorted(
             ["registry.unapproved_transition", *governance]
             + ["registry.revert_failed", "registry.revert_skipped", "registry.unapproved_reverted"]
