@@ -310,7 +310,8 @@ def test_unknown_rule_types_and_stages_are_refused():
     assert caught.value.messages == [
         "Prod: unknown stage 'Prod'; stages are Staging, Production, Archived",
         "Production[0].type: unknown rule type 'accuracy_at_least'; types are metric_threshold, no_regression, "
-        "required_tags, dataset_digest, model_card_complete, fairness_bound, staging_first, required_approvals",
+        "required_tags, dataset_digest, model_card_complete, fairness_bound, staging_first, required_approvals, "
+        "no_open_findings",
         "Production[1]: must be a mapping with a 'type', got 'accuracy >= 0.9'",
     ]
 

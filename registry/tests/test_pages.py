@@ -161,10 +161,10 @@ def test_model_list_query_count_does_not_grow(client_in, django_assert_num_queri
     # session, user, count, page, last sync per model, audit nav link, owners, running sync, footer's last sync;
     # approvals: Reviews nav badge, unapproved-change banner (shared with the row markers), open request counts;
     # the page's models' owners (one prefetch), the "Sync now" question (the user's groups); expired-waiver badges
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(16):  # + risk tiers
         response = client_in.get("/")
     assert response.status_code == 200
-    with django_assert_num_queries(9):  # + the page's owners, + expired-waiver badges
+    with django_assert_num_queries(10):  # + the page's owners, + expired-waiver badges, + risk tiers
         client_in.get("/?q=m", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results")
 
 
@@ -373,7 +373,8 @@ def test_model_page_query_count_does_not_grow(client_in, django_assert_num_queri
         stage_change("Big", number, "", "Staging", at=T0 + dt.timedelta(hours=number))
     # session, user, model, versions with runs, audit nav link, card statuses, stage changes, footer's last sync;
     # approvals: Reviews nav badge, unapproved-change banner, open requests (section and table share it)
-    with django_assert_num_queries(13):  # + the model's owners (prefetch), the "Sync now" question
+    # + the model's owners (prefetch), the "Sync now" question, the risk tier panel (its row, the "set" question)
+    with django_assert_num_queries(15):
         response = client_in.get("/models/Big/?sort=metric:accuracy")
     assert response.status_code == 200
     with django_assert_num_queries(7):  # + the model's owners
