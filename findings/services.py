@@ -72,7 +72,7 @@ def finding_open(
 
 def _transition(actor, finding_id: int, refusal, status: str, action: str, **fields) -> Finding:
     with transaction.atomic():
-        finding = Finding.objects.select_for_update().select_related("version__model").get(pk=finding_id)
+        finding = Finding.objects.select_for_update(of=("self",)).select_related("version__model").get(pk=finding_id)
         enforce(refusal(actor, finding))
         finding.status = status
         for name, value in fields.items():

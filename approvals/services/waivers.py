@@ -80,7 +80,7 @@ def waiver_create(*, actor, version: ModelVersion, stage: str, rule_id: str, jus
 
 
 def _locked(model, pk):
-    return model.objects.select_for_update().select_related("version__model").get(pk=pk)
+    return model.objects.select_for_update(of=("self",)).select_related("version__model").get(pk=pk)
 
 
 def attestation_give(*, actor, subject, decision: str, comment: str = "") -> Attestation:
