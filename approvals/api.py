@@ -341,12 +341,22 @@ def risk_tier_put(request, name: str, payload: RiskTierIn):
     return row
 
 
-def risk_tier_extra(user, version) -> dict | None:
-    """The version's model's risk tier under ``extras["risk_tier"]`` (None when it has none)."""
+def _risk_tier_of(model_name: str) -> dict | None:
+    """{tier, source ("manual" or "card"), set_by}, or None when the model has no tier; one query."""
     from .models import ModelRiskTier
 
-    row = ModelRiskTier.objects.filter(model_name=version.model.name).first()
+    row = ModelRiskTier.objects.filter(model_name=model_name).first()
     return None if row is None else {"tier": row.tier, "source": row.source, "set_by": row.set_by}
+
+
+def risk_tier_extra(user, version) -> dict | None:
+    """The version's model's risk tier under ``extras["risk_tier"]`` (None when it has none)."""
+    return _risk_tier_of(version.model.name)
+
+
+def model_risk_tier_extra(user, model) -> dict | None:
+    """The model's risk tier under the model response's ``extras["risk_tier"]`` (None when it has none)."""
+    return _risk_tier_of(model.name)
 
 
 def recertification_extra(user, version) -> dict | None:

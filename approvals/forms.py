@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Review, TransitionRequest
+from .models import Review, TransitionRequest, allowed_tiers
 from .rules import STAGES
 from .selectors import QUEUE_TABS
 
@@ -38,3 +38,12 @@ class CommentForm(forms.Form):
 
 class QueueForm(forms.Form):
     tab = forms.ChoiceField(choices=[(tab, tab) for tab in QUEUE_TABS], required=False)
+
+
+class RiskTierForm(forms.Form):
+    tier = forms.TypedChoiceField(coerce=int, empty_value=None, required=False, label="Tier")
+    reason = forms.CharField(max_length=2000, required=False, label="Reason")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["tier"].choices = [("", "none (the default policy)")] + [(t, str(t)) for t in allowed_tiers()]

@@ -15,7 +15,7 @@ from registry import panels
 from registry.panels import Column, PageObjects, Panel
 
 from . import access, selectors
-from .forms import RequestCreateForm
+from .forms import RequestCreateForm, RiskTierForm
 
 
 def _unapproved(objects: PageObjects) -> dict:
@@ -93,12 +93,13 @@ def model_risk_tiers(objects: PageObjects, models) -> dict:
 
 
 def model_risk_tier(objects: PageObjects) -> dict:
+    """The model's tier, and the "Set tier" form for those ``access`` lets (ML leads, admins)."""
     from .models import ModelRiskTier
 
-    return {
-        "tier": ModelRiskTier.objects.filter(model_name=objects.model.name).first(),
-        "can_set": access.risk_tier_set_refusal(objects.user) is None,
-    }
+    tier = ModelRiskTier.objects.filter(model_name=objects.model.name).first()
+    can_set = access.risk_tier_set_refusal(objects.user) is None
+    initial = {"tier": tier.tier if tier else ""}
+    return {"tier": tier, "model": objects.model, "form": RiskTierForm(initial=initial) if can_set else None}
 
 
 def version_governance(objects: PageObjects) -> dict:

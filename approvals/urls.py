@@ -22,6 +22,7 @@ urlpatterns = [
     path("waivers/<int:pk>/withdraw/", views_governance.waiver_withdraw, name="waiver_withdraw"),
     path("recertifications/<int:pk>/", views_governance.recertification_detail, name="recertification_detail"),
     path("recertifications/<int:pk>/attest/", views_governance.recertification_attest, name="recertification_attest"),
+    path("models/<str:name>/risk-tier/", views_governance.risk_tier_set, name="risk_tier_set"),
     path("governance/", views_governance.governance_list, name="governance_list"),
     path("unapproved/<int:pk>/acknowledge/", views.unapproved_acknowledge, name="unapproved_acknowledge"),
 ]

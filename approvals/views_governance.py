@@ -1,4 +1,5 @@
-"""Pages of waivers and re-certifications: request a waiver beside a failed rule, attest, withdraw."""
+"""Pages of waivers and re-certifications: request a waiver beside a failed rule, attest, withdraw; and the
+model page's "Set tier" form."""
 
 from django import forms
 from django.contrib import messages
@@ -8,10 +9,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from registry.access import Conflict
-from registry.selectors import version_get_for_user
+from registry.selectors import model_get_for_user, version_get_for_user
 
 from . import selectors_governance as sg
 from . import services
+from .forms import RiskTierForm
 from .rules import STAGES
 
 
@@ -126,3 +128,21 @@ def governance_list(request):
             "recertifications": sg.open_recertifications(request.user)[:100],
         },
     )
+
+
+@login_required
+@require_POST
+def risk_tier_set(request, name):
+    """Set or clear the model's tier (ML leads and admins: the service refuses others with 403)."""
+    model = model_get_for_user(request.user, name)
+    form = RiskTierForm(request.POST)
+    if form.is_valid():
+        try:
+            services.risk_tier_set(actor=request.user, model_name=model.name, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            tier = form.cleaned_data["tier"]
+            messages.success(request, f"Risk tier of {model.name}: {tier if tier is not None else 'none'}.")
+            return redirect(model)
+    return render(request, "approvals/risk_tier_form.html", {"form": form, "model": model}, status=400)

@@ -86,6 +86,9 @@ class ModelOut(Schema):
 
 class ModelDetailOut(ModelOut):
     last_synced_at: dt.datetime | None = Field(description="when a sync last covered this model")
+    extras: dict[str, Any] = Field(
+        description="what other apps add (registry.api_extras.register_model): e.g. risk_tier"
+    )
 
 
 class DatasetInputOut(Schema):
@@ -264,6 +267,7 @@ def model_detail(request, name: ModelName):
     model = selectors.model_get_for_user(request.user, name)
     row = selectors.with_owners(selectors.model_list_for_user(request.user)).get(pk=model.pk)
     row.last_synced_at = selectors.last_synced_at([row.name])[row.name]
+    row.extras = api_extras.model_extras_for(request.user, row)
     return row
 
 

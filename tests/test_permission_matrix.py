@@ -173,6 +173,7 @@ def _actions(w: World) -> dict:
             {"decision": "approve"},
             {"reviewer_a", "reviewer_b"},
         ),
+        "risk_tier_set": (reverse("approvals:risk_tier_set", args=["churn"]), {"tier": "2"}, {"lead", "admin"}),
     }
 
 
@@ -203,6 +204,7 @@ ACTIONS = (
     "waiver_attest",
     "waiver_withdraw",
     "recertification_attest",
+    "risk_tier_set",
 )
 
 
@@ -249,7 +251,7 @@ PAGES = {
     ),
     "model_page": (
         lambda w: reverse("registry:model_detail", args=["churn"]),
-        ("unapproved_acknowledge", "model_sync", "owner_add"),
+        ("unapproved_acknowledge", "model_sync", "owner_add", "risk_tier_set"),
     ),
     "model_list": (lambda w: reverse("registry:model_list"), ("sync_now",)),
     "roles_page": (

@@ -156,3 +156,51 @@ def test_pages_show_the_tier(client, owner, lead):
     client.force_login(owner)
     assert "tier 1" in client.get(reverse("registry:model_list")).content.decode()
     assert "tier 1" in client.get(model.get_absolute_url()).content.decode()
+
+
+def test_the_model_page_form_sets_and_clears_the_tier(client, lead, owner):
+    from django.urls import reverse
+
+    model = make_model("Churn", owner=owner)
+    url = reverse("approvals:risk_tier_set", args=["Churn"])
+    client.force_login(lead)
+    page = client.get(model.get_absolute_url()).content.decode()
+    assert f'action="{url}"' in page
+    response = client.post(url, {"tier": "1", "reason": "credit decisions"})
+    assert response.status_code == 302 and response["Location"] == model.get_absolute_url()
+    assert ModelRiskTier.objects.get(model_name="Churn").tier == 1
+    assert "tier 1" in client.get(model.get_absolute_url()).content.decode()
+    response = client.post(url, {"tier": "", "reason": "no longer credit"})
+    assert response.status_code == 302 and not ModelRiskTier.objects.exists()
+    events = list(AuditEvent.objects.filter(action="model.risk_tier_set").order_by("seq"))
+    assert [e.data["after"] for e in events] == [{"tier": 1, "source": "manual", "reason": "credit decisions"}, None]
+    assert events[-1].data["reason"] == "no longer credit"
+
+
+def test_the_form_answers_bad_input_with_400_and_others_with_403(client, lead, owner):
+    from django.urls import reverse
+
+    model = make_model("Churn", owner=owner)
+    url = reverse("approvals:risk_tier_set", args=["Churn"])
+    client.force_login(lead)
+    response = client.post(url, {"tier": "9"})
+    assert response.status_code == 400 and "Select a valid choice" in response.content.decode()
+    assert client.post(url, {"tier": "x\x00"}).status_code == 400
+    assert client.post(reverse("approvals:risk_tier_set", args=["Missing"]), {"tier": "1"}).status_code == 404
+    client.force_login(owner)
+    assert f'action="{url}"' not in client.get(model.get_absolute_url()).content.decode()
+    assert client.post(url, {"tier": "1"}).status_code == 403
+    assert not ModelRiskTier.objects.exists() and not AuditEvent.objects.filter(action="model.risk_tier_set").exists()
+
+
+def test_clearing_a_model_without_a_tier_records_nothing(lead):
+    assert services.risk_tier_set(actor=lead, model_name="Fraud", tier=None) is None
+    assert not AuditEvent.objects.filter(action="model.risk_tier_set").exists()
+
+
+def test_the_model_response_carries_its_risk_tier(api, lead, owner):
+    make_model("Churn", owner=owner)
+    assert api("lead", "get", "/models/Churn").json()["extras"]["risk_tier"] is None
+    services.risk_tier_set(actor=lead, model_name="Churn", tier=2)
+    body = api("lead", "get", "/models/Churn").json()
+    assert body["extras"]["risk_tier"] == {"tier": 2, "source": "manual", "set_by": "lena-lead"}
