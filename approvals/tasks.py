@@ -27,12 +27,14 @@ CONTENT_COUNTS = ("runs_fetched", "versions_updated", "logged_models_stored")
 @shared_task(name="approvals.tasks.after_sync", ignore_result=True)
 def after_sync(sync_run_id: int) -> None:
     """Chained after every sync (``receivers.sync_finished``): flag stage/alias changes no request explains,
-    and re-check versions whose content changed."""
+    supersede re-certifications of versions that left Production, and re-check versions whose content changed."""
     sync_run = SyncRun.objects.filter(pk=sync_run_id).exclude(status=SyncRun.RUNNING).first()
     if sync_run is None:
         return
     if sync_run.counts.get("stage_changes"):
         services.unapproved_transitions_detect(sync_run=sync_run)
+    if sync_run.counts.get("stage_changes") or sync_run.counts.get("versions_deleted"):
+        services.recertifications_supersede(model_name=sync_run.model_name or None)
     if any(sync_run.counts.get(key) for key in CONTENT_COUNTS):
         services.check_runs_rerun_stale(model_name=sync_run.model_name)
 

@@ -74,6 +74,7 @@ ACTIONS = {
     "recertification.overdue": "a re-certification passed its due date uncertified",
     "recertification.certified": "reviewers certified a Production version still fit for purpose",
     "recertification.rejected": "a reviewer rejected a re-certification (the version is flagged)",
+    "recertification.superseded": "an open re-certification closed because its version left Production",
     "finding.opened": "a reviewer or ML lead opened a finding on a version",
     "finding.remediated": "a finding's owner recorded its remediation",
     "finding.closed": "a reviewer or lead other than its owner closed a finding",

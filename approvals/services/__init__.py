@@ -40,7 +40,7 @@ from .out_of_band import (
     unapproved_transitions_detect,
 )
 from .policies import policies_import, policy_delete, policy_reset_default, policy_save
-from .recertification import recertification_state, recertifications_open
+from .recertification import recertification_state, recertifications_open, recertifications_supersede
 from .requests import (
     request_comment_create,
     review_submit,
@@ -55,6 +55,7 @@ __all__ = [
     "attestation_give",
     "recertification_state",
     "recertifications_open",
+    "recertifications_supersede",
     "waiver_create",
     "waiver_withdraw",
     "waivers_expire",

@@ -26,6 +26,7 @@ from registry_portal.celery import queue_task
 from ..models import TransitionRequest
 from ..selectors import quorum
 from ._common import request_target
+from .recertification import recertifications_supersede
 
 logger = logging.getLogger(__name__)
 APPROVAL_NOTES_LIMIT = 5000  # MLflow's limit on a tag value
@@ -139,6 +140,8 @@ def transition_request_apply(*, request_id: int, claim: str) -> TransitionReques
             target=request_target(request),
             data={"outcome": outcome, "mlflow_calls": client.calls, "tags": tags},
         )
+    # The version, or the Production version this one archived, may have left Production.
+    recertifications_supersede(model_name=name)
     return request
 
 

@@ -63,11 +63,38 @@ def due_at(version: ModelVersion):
     return (last or production_entered_at(version)) + timedelta(days=days)
 
 
+def recertifications_supersede(*, model_name: str | None = None) -> list[int]:
+    """Open re-certifications (of ``model_name``, or every model) whose version is no longer in Production, or
+    no longer in the registry: ``superseded`` (audited), never left open to fall overdue. Called after a sync
+    that saw stage changes, after an applied request, and by the beat's tick; a conditional update, so two
+    callers supersede a row once."""
+    stale = Recertification.objects.filter(status=Recertification.OPEN).exclude(version__stage="Production")
+    if model_name is not None:
+        stale = stale.filter(model_name=model_name)
+    superseded = []
+    for recert in stale.select_related("version"):
+        with transaction.atomic():
+            if not Recertification.objects.filter(pk=recert.pk, status=Recertification.OPEN).update(
+                status=Recertification.SUPERSEDED, decided_at=timezone.now()
+            ):
+                continue
+            where = f"in {recert.version.stage}" if recert.version_id else "no longer in the registry"
+            record(
+                actor=roles.SYSTEM_WORKER,
+                action="recertification.superseded",
+                target=recertification_target(recert),
+                data={"reason": f"{recert.model_name} v{recert.version_number} left Production: it is {where}"},
+            )
+            superseded.append(recert.pk)
+    return superseded
+
+
 def recertifications_open(*, now=None) -> dict:
     """The beat's tick: for every Production version, remind once before it falls due, open one
     re-certification when due (exactly once: the partial unique constraint and the version's row lock), and
     notify once when an open one is overdue. Safe to run twice or after a worker restart."""
     now = now or timezone.now()
+    recertifications_supersede()
     opened, reminded, overdue = [], [], []
     for version in ModelVersion.objects.filter(stage="Production").select_related("model"):
         settings_ = policy_settings(version.model.name)
