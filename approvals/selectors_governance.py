@@ -73,4 +73,14 @@ def subject_page(user, subject) -> dict:
     if version is not None:
         ctx["metrics"] = sorted(version.metrics.items())
         ctx["completeness"] = version_card_completeness(version)
+        if isinstance(subject, Recertification):
+            ctx["findings"] = recertification_findings(version)
     return ctx
+
+
+def recertification_findings(version: ModelVersion) -> list:
+    """The version's findings for reviewers attesting it: unresolved (open, remediated) first, by severity; one
+    query."""
+    from findings.selectors import version_findings
+
+    return sorted(version_findings(version), key=lambda f: (not f.is_unresolved, -f.severity_rank, f.pk))

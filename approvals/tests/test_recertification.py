@@ -129,3 +129,23 @@ def test_recertification_api(production, monkeypatch, api):
     assert api("reviewer_a", "post", path, json={"decision": "reject"}).status_code == 400
     assert api("reviewer_a", "post", path, json={"decision": "approve"}).status_code == 201
     assert api("reviewer_b", "post", path, json={"decision": "approve"}).json()["status"] == "certified"
+
+
+def test_the_page_lists_the_versions_findings_unresolved_first(production, monkeypatch, owner, reviewer_a, client):
+    from findings.models import Finding
+
+    at(monkeypatch, ENTERED + timedelta(days=89))
+    services.recertifications_open()
+    recert = Recertification.objects.get()
+    common = {"version": production, "model_name": "Churn", "version_number": production.version, "owner": owner}
+    Finding.objects.create(title="Old drift", severity="critical", status=Finding.CLOSED, **common)
+    Finding.objects.create(title="Bias in segment B", severity="high", **common)
+    Finding.objects.create(title="Docs gap", severity="low", status=Finding.REMEDIATED, **common)
+    client.force_login(reviewer_a)
+    html = client.get(recert.get_absolute_url()).content.decode()
+    rows = html.split('id="findings-title"')[1].split("</table>")[0].split("<tr")[2:]
+    assert ["Bias in segment B" in rows[0], "Docs gap" in rows[1], "Old drift" in rows[2]] == [True] * 3
+    assert [r.startswith(' class="finding-unresolved"') for r in rows] == [True, True, False]
+    assert ">critical<" in rows[2] and ">closed<" in rows[2]
+    Finding.objects.all().delete()
+    assert "No findings on this version." in client.get(recert.get_absolute_url()).content.decode()
