@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Prefetch, Q
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from registry.models import ModelVersion, RegisteredModel
+from registry_portal import roles
 
 from . import access
 from .models import Attestation, Recertification, Waiver
@@ -55,6 +60,62 @@ def open_waivers(user):
 
 def open_recertifications(user):
     return _visible(user, Recertification.objects.filter(status=Recertification.OPEN)).order_by("due_at", "id")
+
+
+def overdue_recertification(version: ModelVersion | None) -> Recertification | None:
+    """The Production version's open re-certification past its due date, or its rejected one (the request page's
+    warning); one query, none for a version not in Production."""
+    if version is None or version.stage != "Production":
+        return None
+    return (
+        Recertification.objects.filter(version=version)
+        .filter(Q(status=Recertification.OPEN, due_at__lte=timezone.now()) | Q(status=Recertification.REJECTED))
+        .order_by("-id")
+        .first()
+    )
+
+
+QUEUE_GOVERNANCE_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class QueueGovernance:
+    """The review queue's governance section: what waits for the user's attestation, and what is overdue."""
+
+    waivers: list
+    recertifications: list
+    overdue: list
+
+
+def queue_governance(user) -> QueueGovernance:
+    """Pending waivers and open re-certifications ``user`` may attest (a reviewer who did not request it and has
+    not attested it: ``_waiting_for``'s rule, owners' exclusion left to the page), and every visible overdue
+    re-certification; two queries, at most ``QUEUE_GOVERNANCE_LIMIT`` rows each."""
+    in_reviewers = Exists(get_user_model().objects.filter(pk=user.pk, groups__name=roles.REVIEWERS))
+
+    def mine(**subject):
+        return Exists(Attestation.objects.filter(reviewer_id=user.pk, **subject))
+
+    waivers = (
+        _visible(user, Waiver.objects.filter(status=Waiver.PENDING))
+        .filter(in_reviewers)
+        .exclude(requested_by_id=user.pk)
+        .exclude(mine(waiver=OuterRef("pk")))
+        .order_by("created_at", "id")[:QUEUE_GOVERNANCE_LIMIT]
+    )
+    awaiting = Q(in_reviewers) & ~Q(mine(recertification=OuterRef("pk")))
+    now = timezone.now()
+    recerts = list(
+        _visible(user, Recertification.objects.filter(status=Recertification.OPEN))
+        .annotate(awaiting=ExpressionWrapper(awaiting, output_field=BooleanField()))
+        .filter(Q(awaiting=True) | Q(due_at__lte=now))
+        .order_by("due_at", "id")[: 2 * QUEUE_GOVERNANCE_LIMIT]
+    )
+    return QueueGovernance(
+        waivers=list(waivers),
+        recertifications=[r for r in recerts if r.awaiting][:QUEUE_GOVERNANCE_LIMIT],
+        overdue=[r for r in recerts if r.due_at <= now][:QUEUE_GOVERNANCE_LIMIT],
+    )
 
 
 def subject_page(user, subject) -> dict:

@@ -12,6 +12,7 @@ from registry.selectors import version_get_for_user
 from . import access, selectors, services
 from .checks import evaluate
 from .forms import CommentForm, QueueForm, RequestCreateForm, ReviewForm, StageForm
+from .selectors_governance import overdue_recertification, queue_governance
 
 
 @login_required
@@ -109,6 +110,7 @@ def _request_context(request, transition_request, **extra) -> dict:
         "comment_form": CommentForm(),
         "comments": list(transition_request.comments.select_related("author")),
         "comment_refusal": page.comment_refusal,
+        "overdue_recertification": overdue_recertification(page.version),
         **extra,
     }
 
@@ -222,6 +224,8 @@ def queue(request):
     tab = (form.is_valid() and form.cleaned_data["tab"]) or "waiting"
     context = {"queue": selectors.review_queue(request.user, tab, request.GET.get("page"))}
     htmx_tab = request.htmx and request.htmx.target == "queue-tab"
+    if not htmx_tab:
+        context["governance"] = queue_governance(request.user)
     return render(request, "approvals/queue.html#tab" if htmx_tab else "approvals/queue.html", context)
 
 
