@@ -3,14 +3,17 @@
 from django import forms
 from django.contrib import admin
 
-from .events import NOTIFIABLE
+from .events import NOTIFIABLE, OWNED_NOTIFIABLE
 from .models import Delivery, Subscription
 
 
 class SubscriptionForm(forms.ModelForm):
     # Chosen from the event catalogue (audit actions and derived keys such as checks.failed), not typed as JSON.
     actions = forms.MultipleChoiceField(
-        choices=list(NOTIFIABLE.items()), widget=forms.CheckboxSelectMultiple, required=False
+        # owned: keys match on an email subscription's user's models only; a webhook owns nothing.
+        choices=[*NOTIFIABLE.items(), *OWNED_NOTIFIABLE.items()],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
     )
 
     class Meta:

@@ -2,7 +2,8 @@
 
 A user with a role and no email ``Subscription`` yet gets one, made by the dispatcher at the start of every
 dispatch (``services.notifications_dispatch``): reviewers hear of ``request.created``, ML leads and admins of
-``registry.unapproved_transition``. Once the row exists it is the user's own (My notifications changes it; choosing
+``registry.unapproved_transition``, a model's owners (``MODEL_OWNERS``) of its governance events (``owned:`` keys:
+only for the models they own). Once the row exists it is the user's own (My notifications changes it; choosing
 nothing turns it off), and the dispatcher never touches it again. Why a sweep and not a receiver on group
 membership: docs/notifications.md, "Default subscriptions".
 """
@@ -19,9 +20,11 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from registry_portal import roles
 
+from .events import OWNED
 from .models import Subscription
 
 ADMINS = "admins"  # not a group: roles.is_admin (a superuser)
+MODEL_OWNERS = "model owners"  # not a group: whoever owns a model (roles.owned_model_names), for their models
 
 # role (a group name, or ADMINS) → the events its members are emailed by default.
 BY_ROLE = {
@@ -50,16 +53,28 @@ BY_ROLE = {
         "waiver.expired",
         "recertification.overdue",
     ],
+    MODEL_OWNERS: [
+        OWNED + key
+        for key in (
+            "waiver.expired_in_production",
+            "recertification.opened",
+            "recertification.reminder",
+            "recertification.overdue",
+            "registry.unapproved_reverted",
+            "registry.revert_skipped",
+            "registry.revert_failed",
+        )
+    ],
 }
 
 
 def _role_members() -> Q:
-    groups = [name for name in BY_ROLE if name != ADMINS]
-    return Q(groups__name__in=groups) | Q(is_superuser=True)
+    groups = [name for name in BY_ROLE if name not in (ADMINS, MODEL_OWNERS)]
+    return Q(groups__name__in=groups) | Q(is_superuser=True) | roles.model_owners()
 
 
-def actions_for(user, group_names) -> list[str]:
-    names = set(group_names) | ({ADMINS} if user.is_superuser else set())
+def actions_for(user, group_names, *, owns_a_model: bool = False) -> list[str]:
+    names = set(group_names) | ({ADMINS} if user.is_superuser else set()) | ({MODEL_OWNERS} if owns_a_model else set())
     return sorted({action for role, actions in BY_ROLE.items() if role in names for action in actions})
 
 
@@ -88,9 +103,16 @@ def default_subscriptions_create(*, now=None) -> int:
         .distinct()
         .prefetch_related("groups")
     )
+    owners = set()
+    if users:
+        owners = set(
+            get_user_model()
+            .objects.filter(roles.model_owners(), pk__in=[u.pk for u in users])
+            .values_list("pk", flat=True)
+        )
     rows = []
     for user in users:
-        actions = actions_for(user, [group.name for group in user.groups.all()])
+        actions = actions_for(user, [group.name for group in user.groups.all()], owns_a_model=user.pk in owners)
         if actions:
             rows.append(
                 Subscription(channel=Subscription.EMAIL, user=user, actions=actions, cursor=start_seq(user, now))

@@ -28,6 +28,7 @@ NOTIFIABLE = {
     "checks.failed": "a governance check run failed (a rule failed, or the run could not be evaluated)",
     "waiver.requested": "a waiver was requested",
     "waiver.expired": "a waiver expired",
+    "waiver.expired_in_production": "a waiver of a version in Production expired (its rule fails again)",
     "recertification.opened": "a re-certification was opened",
     "recertification.reminder": "a re-certification falls due soon",
     "recertification.overdue": "a re-certification is overdue",
@@ -43,21 +44,48 @@ NOTIFIABLE = {
 # could not be evaluated (status "error") did not pass either, so it is a failed run to whoever waits on it.
 DERIVED = {
     "checks.failed": ("checks.completed", lambda data: (data or {}).get("status") in ("failed", "error")),
+    "waiver.expired_in_production": ("waiver.expired", lambda data: bool((data or {}).get("in_production"))),
 }
 
+# The "owners of the model" recipient kind: ``owned:<key>`` matches an event of ``<key>`` on a model the email
+# subscription's user owns (``roles.owned_model_names``: named on it, or in a group named on it), whoever they
+# are; a webhook has no user, so it owns nothing. What an owner may choose, and what owners get by default.
+OWNED = "owned:"
+OWNER_EVENTS = (
+    "waiver.expired_in_production",
+    "recertification.opened",
+    "recertification.reminder",
+    "recertification.overdue",
+    "recertification.rejected",
+    "registry.unapproved_transition",
+    "registry.unapproved_reverted",
+    "registry.revert_skipped",
+    "registry.revert_failed",
+    "request.applied",
+    "request.failed",
+    "finding.opened",
+)
+OWNED_NOTIFIABLE = {OWNED + key: f"{NOTIFIABLE[key]}, on a model I own" for key in OWNER_EVENTS}
 
-def keys_of(action: str, data: dict | None) -> set[str]:
-    """The event keys an audit event matches: its action, and each derived key whose predicate holds."""
+
+def keys_of(action: str, data: dict | None, *, owned: bool = False) -> set[str]:
+    """The event keys an audit event matches: its action, and each derived key whose predicate holds; with
+    ``owned`` (the event's model is the subscriber's), each of those as ``owned:<key>`` too."""
     keys = {action}
     for key, (base, predicate) in DERIVED.items():
         if base == action and predicate(data):
             keys.add(key)
-    return keys
+    return keys | {OWNED + key for key in keys} if owned else keys
 
 
 def needs_data(keys) -> bool:
     """Whether matching ``keys`` has to read the events' data (only derived keys look at it)."""
-    return any(key in DERIVED for key in keys)
+    return any(key.removeprefix(OWNED) in DERIVED for key in keys)
+
+
+def needs_ownership(keys) -> bool:
+    """Whether matching ``keys`` has to know the models the subscriber owns (``owned:`` keys)."""
+    return any(key.startswith(OWNED) for key in keys)
 
 
 # Where a target lives in the portal, by audit target type: (URL name, how its arguments come from the event).

@@ -2,17 +2,17 @@ import re
 
 from django import forms
 
-from .events import NOTIFIABLE
+from .events import NOTIFIABLE, OWNED_NOTIFIABLE
 from .models import Delivery
 
 
 class PreferencesForm(forms.Form):
     actions = forms.MultipleChoiceField(
         label="Email me when",
-        choices=list(NOTIFIABLE.items()),
+        choices=[*NOTIFIABLE.items(), *OWNED_NOTIFIABLE.items()],
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="Choose none to receive no email.",
+        help_text='Choose none to receive no email. "On a model I own": only for the models you own.',
     )
     digest = forms.BooleanField(
         label="Send me a daily digest of what waits for me",

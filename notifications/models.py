@@ -66,11 +66,12 @@ class Subscription(models.Model):
             self.cursor = newest_seq()
         super().save(*args, **kwargs)
 
-    def wants(self, action: str, model_name: str, data: dict | None = None) -> bool:
-        """Whether an event is for this subscription: one of its keys (``events.keys_of``), one of its models."""
+    def wants(self, action: str, model_name: str, data: dict | None = None, owned: frozenset = frozenset()) -> bool:
+        """Whether an event is for this subscription: one of its keys (``events.keys_of``; ``owned:`` ones when
+        ``model_name`` is in ``owned``, the models the user owns), one of its models."""
         if self.model_names and model_name not in self.model_names:
             return False
-        return not events.keys_of(action, data).isdisjoint(self.actions)
+        return not events.keys_of(action, data, owned=model_name in owned).isdisjoint(self.actions)
 
 
 class DeliveryQuerySet(models.QuerySet):

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Target, record
+from registry_portal import roles
 from registry_portal.access import enforce
 from registry_portal.celery import queue_task
 
@@ -51,6 +52,10 @@ def subscription_dispatch(*, subscription_id: int, now=None) -> tuple[int, int]:
         fields = ["id", "seq", "action", "model_name", "actor"]
         if events.needs_data(subscription.actions):
             fields.append("data")
+        # Owners of the model (``owned:`` keys): the models the user owns now, one query a step.
+        owned = frozenset()
+        if subscription.user and events.needs_ownership(subscription.actions):
+            owned = frozenset(roles.owned_model_names(subscription.user))
         rows = (
             AuditEvent.objects.filter(seq__gt=subscription.cursor)
             .order_by("seq")
@@ -64,7 +69,7 @@ def subscription_dispatch(*, subscription_id: int, now=None) -> tuple[int, int]:
                 )
                 break
             cursor = seq
-            if actor != myself and subscription.wants(action, model_name, data[0] if data else None):
+            if actor != myself and subscription.wants(action, model_name, data[0] if data else None, owned):
                 matching.append(Delivery(subscription=subscription, event_id=event_id, next_attempt_at=now))
         Delivery.objects.bulk_create(matching, ignore_conflicts=True)
         looked_at = cursor - subscription.cursor

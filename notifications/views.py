@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from registry_portal import roles
 from registry_portal.access import Conflict
 
 from . import access, defaults, selectors, services
@@ -22,7 +23,11 @@ def preferences(request):
         # page as shown keeps the mails they get.
         "actions": subscription.actions
         if subscription
-        else defaults.actions_for(request.user, request.user.groups.values_list("name", flat=True)),
+        else defaults.actions_for(
+            request.user,
+            request.user.groups.values_list("name", flat=True),
+            owns_a_model=bool(roles.owned_model_names(request.user)),
+        ),
         "model_names": "\n".join(subscription.model_names) if subscription else "",
         "digest": subscription.digest if subscription else False,
     }

@@ -49,6 +49,29 @@ def is_owner(user, model) -> bool:
     return bool(groups) and user.groups.filter(pk__in=groups).exists()
 
 
+def _model_owner_rows():
+    # By app label: this module imports no app (audit imports it); ``registry.ModelOwner`` names the owners.
+    from django.apps import apps
+
+    return apps.get_model("registry", "ModelOwner").objects
+
+
+def owned_model_names(user) -> set[str]:
+    """The names of the models ``user`` owns (named on it, or in a group named on it); one query."""
+    if user is None or user.pk is None:
+        return set()
+    rows = _model_owner_rows().filter(Q(user_id=user.pk) | Q(group__user=user.pk))
+    return set(rows.values_list("model__name", flat=True))
+
+
+def model_owners() -> Q:
+    """Users who own at least one model, directly or through a group (a filter on the user model)."""
+    rows = _model_owner_rows()
+    return Q(pk__in=rows.filter(user__isnull=False).values("user_id")) | Q(
+        groups__in=rows.filter(group__isnull=False).values("group_id")
+    )
+
+
 def is_owner_or_admin(user, model) -> bool:
     """Who stewards a model: its owners and admins change its card and file its transition requests."""
     return is_admin(user) or is_owner(user, model)
