@@ -7,12 +7,11 @@ from django.urls import reverse
 from mlflow import MlflowClient
 
 from approvals import services
-from approvals.models import CheckRun, Policy, TransitionRequest
+from approvals.models import CheckRun, TransitionRequest
+from approvals.tests.test_requests import simple_policy, world  # noqa: F401 - fixtures: Churn v1, v2 in MLflow
 from audit.models import AuditEvent
 from findings.models import Finding
-from registry.sync import sync_registry
-from registry.tests.mlflow_helpers import frame
-from tests.factories import GOOD_TAGS, make_owner, version_of
+from tests.factories import version_of
 
 pytestmark = pytest.mark.django_db
 
@@ -26,18 +25,10 @@ RULES = {
 
 
 @pytest.fixture
-def world(mlflow_store, owner):
-    policy = Policy.objects.get(model_name="")
-    policy.rules = RULES
-    services.policy_save(actor="system:worker", policy=policy)
-    mlflow_store.client.create_registered_model("Churn", tags={"owner": owner.username})
-    mlflow_store.create_version("Churn", stage="Production", metrics={"accuracy": 0.91}, tags=GOOD_TAGS)
-    mlflow_store.create_version(
-        "Churn", stage="Staging", metrics={"accuracy": 0.93}, tags=GOOD_TAGS, dataset=("churn-data", frame())
-    )
-    sync_registry()
-    make_owner("Churn", owner)
-    return mlflow_store
+def findings_policy(simple_policy):  # noqa: F811 - the imported fixture
+    simple_policy.rules = RULES
+    services.policy_save(actor="system:worker", policy=simple_policy)
+    return simple_policy
 
 
 def latest_checks(request) -> CheckRun:
@@ -45,7 +36,14 @@ def latest_checks(request) -> CheckRun:
 
 
 def test_a_finding_blocks_a_production_request_until_it_is_closed(
-    client, world, owner, lead, reviewer_a, reviewer_b, django_capture_on_commit_callbacks
+    client,
+    world,  # noqa: F811 - the imported fixture
+    findings_policy,
+    owner,
+    lead,
+    reviewer_a,
+    reviewer_b,
+    django_capture_on_commit_callbacks,
 ):
     def post(user, url, data=None):
         client.force_login(user)
