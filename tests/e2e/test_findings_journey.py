@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from approvals.models import Policy
+from approvals.services import policy_save
 
 from .conftest import WAIT_MS, file_request_in_browser
 
@@ -34,9 +35,8 @@ def reload_until(page, locator, tries: int = 40):
 
 
 def test_a_finding_blocks_the_request_until_a_reviewer_closes_it(portal, owner, lead, reviewer_a, reviewer_b, seeded):
-    policy = Policy.objects.get(model_name="")
-    policy.rules = RULES
-    policy.save()
+    # The model's own policy (a transactional test's database has no default row after an earlier test's flush).
+    policy_save(actor="system:worker", policy=Policy(model_name=seeded.name, rules=RULES))
 
     owner_page = portal.page_for(owner)
     request_url = file_request_in_browser(owner_page, seeded.name, 2, "Production", "Best accuracy so far.")
