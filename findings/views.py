@@ -74,12 +74,12 @@ def finding_open(request, name, version):
     return render(request, "findings/finding_open.html", {"form": form, "version": model_version}, status=status)
 
 
-def _act(request, pk, call, done: str, **extra):
+def _act(request, pk, call, done: str):
     finding = selectors.finding_get_for_user(request.user, pk)
     try:
         call(actor=request.user, finding_id=finding.pk)
     except Conflict as exc:
-        return _detail(request, finding, status=409, conflict=str(exc), **extra)
+        return _detail(request, finding, status=409, conflict=str(exc))
     messages.success(request, done.format(pk=pk))
     return redirect(finding)
 
