@@ -12,6 +12,8 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from cards.selectors import card_page
+from findings import selectors as findings_selectors
+from findings.models import severity_rank
 from registry.access import Refusal
 from registry.models import ModelVersion, RegisteredModel
 from registry.selectors import ProductionComparison, owners_prefetch, production_comparison
@@ -20,6 +22,7 @@ from registry_portal import roles
 from . import access
 from .digest import version_content_digest
 from .models import CheckResult, CheckRun, Review, TransitionRequest, UnapprovedTransition
+from .policies import stage_policy
 from .rules import STAGES
 
 
@@ -278,6 +281,7 @@ class RequestPage:
     comparison: ProductionComparison | None = None  # with details: metrics against Production
     checks: dict | None = None  # with details: the checklist partial's context
     card: dict | None = None  # with details: the card partial's context
+    findings: dict | None = None  # with details: the findings partial's context
 
     @property
     def checks_state(self) -> str:
@@ -329,7 +333,23 @@ def request_page(user, request: TransitionRequest, *, with_details: bool = True)
         page.comparison = production_comparison(version)
         page.checks = checks_panel(version, user, digest=digest)
         page.card = {"page": card_page(version, user), "version": version}
+        page.findings = request_findings(request, version)
     return page
+
+
+def request_findings(request: TransitionRequest, version: ModelVersion) -> dict:
+    """The version's findings on its request page. When the stage's policy has a ``no_open_findings`` rule: every
+    finding, with those it blocks (unresolved, at its ``min_severity`` or above) marked; else the unresolved ones.
+    Three queries: the policy (two) and the findings."""
+    floors = [
+        r.min_severity for r in stage_policy(request.model_name, request.to_stage).rules if r.type == "no_open_findings"
+    ]
+    findings = list(findings_selectors.version_findings(version))
+    if not floors:
+        return {"findings": [f for f in findings if f.is_unresolved], "blocking": None, "min_severity": None}
+    floor = min(floors, key=severity_rank)
+    blocking = {f.pk for f in findings if f.is_unresolved and severity_rank(f.severity) >= severity_rank(floor)}
+    return {"findings": findings, "blocking": blocking, "min_severity": floor}
 
 
 def unapproved_get(pk: int) -> UnapprovedTransition:

@@ -8,6 +8,8 @@ class FindingsConfig(AppConfig):
     def ready(self):
         from registry import api_extras
 
-        from . import api
+        from . import api, panels
+
+        panels.register()
 
         api_extras.register("findings", api.findings_extra)

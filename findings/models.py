@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -74,6 +75,9 @@ class Finding(models.Model):
     def save(self, *args, **kwargs):
         self.severity_rank = severity_rank(self.severity)
         super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse("findings:finding_detail", args=[self.pk])
 
     @property
     def is_unresolved(self) -> bool:

@@ -19,6 +19,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("cards/", include("cards.urls")),
     path("approvals/", include("approvals.urls")),
+    path("findings/", include("findings.urls")),
     path("notifications/", include("notifications.urls")),
     path("hooks/mlflow", mlflow_hook, name="mlflow_hook"),
     # Operations: /healthz, /readyz, /metrics (docs/operations.md).

@@ -16,6 +16,7 @@ from accounts.models import ApiToken
 from accounts.services import api_token_create
 from approvals.models import Recertification, TransitionRequest, UnapprovedTransition, Waiver
 from cards.models import CardPublication, CardRevision, ModelCard
+from findings.models import Finding
 from registry.models import ModelOwner, ModelVersion
 from registry_portal.roles import REVIEWERS
 from tests.factories import make_model, make_owner
@@ -35,6 +36,8 @@ class World:
     owner_row: ModelOwner
     waiver: Waiver | None = None
     recertification: Recertification | None = None
+    finding: Finding | None = None  # open on v2, owned by the outsider (not the model's owner)
+    remediated_finding: Finding | None = None
 
 
 @pytest.fixture
@@ -84,7 +87,24 @@ def world(people, owner) -> World:
     recert = Recertification.objects.create(
         version=versions[1], model_name="churn", version_number=1, due_at=later, required_approvals=2
     )
-    return World(people, open_request, failed_request, unapproved, revision, token, model.owners.get(), waiver, recert)
+    on_v2 = {"version": versions[2], "model_name": "churn", "version_number": 2, "opened_by": people["lead"]}
+    finding = Finding.objects.create(title="leak", severity="high", owner=people["outsider"], **on_v2)
+    remediated = Finding.objects.create(
+        title="drift", severity="medium", owner=owner, status=Finding.REMEDIATED, remediation_notes="fixed", **on_v2
+    )
+    return World(
+        people,
+        open_request,
+        failed_request,
+        unapproved,
+        revision,
+        token,
+        model.owners.get(),
+        waiver,
+        recert,
+        finding,
+        remediated,
+    )
 
 
 def _actions(w: World) -> dict:
@@ -174,6 +194,33 @@ def _actions(w: World) -> dict:
             {"reviewer_a", "reviewer_b"},
         ),
         "risk_tier_set": (reverse("approvals:risk_tier_set", args=["churn"]), {"tier": "2"}, {"lead", "admin"}),
+        "finding_open": (
+            reverse("findings:finding_open", args=["churn", 3]),
+            {"title": "bias", "severity": "high", "category": "limitation", "owner": "olga-owner"},
+            staff,
+        ),
+        "finding_remediate": (
+            reverse("findings:finding_remediate", args=[w.finding.pk]),
+            {"notes": "dropped the feature"},
+            {"outsider", "owner"},  # the finding's owner, the model's owners
+        ),
+        # A reviewer or ML lead other than the finding's owner; admins are neither.
+        "finding_close": (
+            reverse("findings:finding_close", args=[w.finding.pk]),
+            {},
+            {"reviewer_a", "reviewer_b", "lead"},
+        ),
+        "finding_accept": (
+            reverse("findings:finding_accept", args=[w.finding.pk]),
+            {},
+            {"reviewer_a", "reviewer_b", "lead"},
+        ),
+        "finding_reopen": (reverse("findings:finding_reopen", args=[w.remediated_finding.pk]), {}, staff),
+        "finding_carry": (
+            reverse("findings:finding_carry", args=["churn", 3]),
+            {"from_version": 2, "finding_ids": [w.finding.pk]},
+            {"owner"},
+        ),
     }
 
 
@@ -205,6 +252,12 @@ ACTIONS = (
     "waiver_withdraw",
     "recertification_attest",
     "risk_tier_set",
+    "finding_open",
+    "finding_remediate",
+    "finding_close",
+    "finding_accept",
+    "finding_reopen",
+    "finding_carry",
 )
 
 
@@ -254,6 +307,15 @@ PAGES = {
         ("unapproved_acknowledge", "model_sync", "owner_add", "risk_tier_set"),
     ),
     "model_list": (lambda w: reverse("registry:model_list"), ("sync_now",)),
+    "finding_page": (
+        lambda w: w.finding.get_absolute_url(),
+        ("finding_remediate", "finding_close", "finding_accept"),
+    ),
+    "finding_page_remediated": (lambda w: w.remediated_finding.get_absolute_url(), ("finding_reopen",)),
+    "version_page": (
+        lambda w: reverse("registry:version_detail", args=["churn", 3]),
+        ("finding_open", "finding_carry"),
+    ),
     "roles_page": (
         lambda w: reverse("accounts:roles"),
         ("role_member_add", "role_member_remove", "owner_add", "owner_remove"),

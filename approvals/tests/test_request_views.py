@@ -390,8 +390,9 @@ def test_the_request_page_query_count_does_not_grow(client, owner, ready, django
     # session, user, request (+version, model, run), its reviews, the digest (2), the check run, review refusal,
     # quorum (2), Production version, comments, the checks and card panels (6: the digest is read once a page),
     # nav: Reviews badge and audit link, footer's last sync; the model's owners (prefetched: request and card panel),
-    # the comment question (the viewer's groups): none per review or comment
-    with django_assert_num_queries(24):
+    # the comment question (the viewer's groups); the findings section (3: the stage's policy, for its
+    # no_open_findings floor, and the version's findings): none per review or comment
+    with django_assert_num_queries(27):
         response = client.get(page_url(request))
     assert response.status_code == 200
     assert response.content.decode().count("note ") == size

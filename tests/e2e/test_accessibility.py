@@ -4,6 +4,7 @@ model page at a laptop's and a phone's width (nothing wider than the window but 
 import pytest
 from playwright.sync_api import expect
 
+from findings.services import finding_open
 from tests.factories import card_save, file_request, version_of
 
 from .conftest import COMPLETE_CARD, LAPTOP, PHONE, assert_accessible, axe_violations
@@ -17,6 +18,9 @@ def test_main_pages_pass_axe_and_label_every_control(portal, lead, seeded):
     expect(anonymous.get_by_role("heading", name="Sign in")).to_be_visible()
     assert_accessible(anonymous, "the login page")
 
+    finding = finding_open(
+        actor=lead, version=version_of(seeded.name, 2), title="leak", severity="high", owner=lead, description="*x*"
+    )
     page = portal.page_for(lead)
     pages = {
         "the model list": "/",
@@ -26,6 +30,9 @@ def test_main_pages_pass_axe_and_label_every_control(portal, lead, seeded):
         "the model card": f"/cards/{seeded.name}/2/",
         "the audit log": "/audit/",
         "the lineage search": f"/lineage/?q={seeded.dataset}",
+        "the findings list": "/findings/",
+        "a finding": finding.get_absolute_url(),
+        "the open-a-finding form": f"/findings/models/{seeded.name}/versions/2/open/",
     }
     for where, path in pages.items():
         response = page.goto(path)
@@ -50,6 +57,7 @@ def test_model_page_fits_laptop_and_phone(portal, owner, seeded, label, viewport
 def test_every_main_page_fits_a_phone(portal, owner, lead, seeded):
     card_save(owner, version_of(seeded.name, 2), COMPLETE_CARD)
     request = file_request(owner, version_of(seeded.name, 2))
+    finding = finding_open(actor=lead, version=version_of(seeded.name, 2), title="leak", severity="high", owner=owner)
     page = portal.page_for(lead, viewport=PHONE)
     for path in (
         "/",
@@ -60,6 +68,8 @@ def test_every_main_page_fits_a_phone(portal, owner, lead, seeded):
         f"/approvals/requests/{request.pk}/",
         "/approvals/queue/",
         "/audit/",
+        "/findings/",
+        finding.get_absolute_url(),
     ):
         page.goto(path)
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
