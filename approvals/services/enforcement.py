@@ -223,21 +223,31 @@ def revert_fail(*, revert_id: int, claim: str, error: str) -> bool:
 
 
 def reverts_sweep() -> dict[str, int]:
-    """Expired claims go back to ``queued``; queued reverts whose message was lost are queued again."""
+    """Expired claims go back to ``queued`` (audited, like a request's ``request.lease_expired``) and are queued at
+    once; queued reverts whose message was lost are queued again."""
     now = timezone.now()
-    expired = 0
+    taken_back = []
     for pk, token in Revert.objects.filter(status=Revert.APPLYING, lease_expires_at__lt=now).values_list(
         "pk", "claim_token"
     ):
-        expired += Revert.objects.filter(pk=pk, status=Revert.APPLYING, claim_token=token).update(
-            status=Revert.QUEUED, status_changed_at=now, claim_token="", lease_expires_at=None
-        )
-    ids = list(
-        Revert.objects.filter(
-            status=Revert.QUEUED,
-            status_changed_at__lt=now - timedelta(seconds=settings.APPLY_REQUEUE_AFTER_SECONDS),
-        ).values_list("pk", flat=True)
-    )
+        with transaction.atomic():
+            taken = Revert.objects.filter(pk=pk, status=Revert.APPLYING, claim_token=token).update(
+                status=Revert.QUEUED, status_changed_at=now, claim_token="", lease_expires_at=None
+            )
+            if taken:
+                taken_back.append(pk)
+                revert = Revert.objects.get(pk=pk)
+                record(
+                    actor=roles.SYSTEM_WORKER,
+                    action="registry.revert_lease_expired",
+                    target=version_target(revert.model_name, revert.version_number),
+                    data={"revert": pk, "plan": revert.plan, "attempts": revert.attempts},
+                )
+    waiting = Revert.objects.filter(
+        status=Revert.QUEUED,
+        status_changed_at__lt=now - timedelta(seconds=settings.APPLY_REQUEUE_AFTER_SECONDS),
+    ).values_list("pk", flat=True)
+    ids = sorted(set(waiting) | set(taken_back))
     for pk in ids:
         queue_task(TASK, pk)
-    return {"expired": expired, "queued": len(ids)}
+    return {"expired": len(taken_back), "queued": len(ids)}
