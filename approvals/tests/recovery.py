@@ -103,6 +103,14 @@ class DroppingProxy:
         self.httpd.server_close()
 
 
+def kill_while_the_answer_is_held(proxy: DroppingProxy, worker):
+    """The held write reached MLflow; the worker dies (SIGKILL) before it hears so, and a new one starts."""
+    assert proxy.forwarded.wait(timeout=120), "the worker never sent the write"
+    worker.kill()
+    proxy.release.set()
+    worker.start()
+
+
 def wait_for(done, what: str, timeout: float = 120):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -22,7 +22,15 @@ from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import MlflowWorld
 from tests.factories import GOOD_TAGS, file_request, make_owner, version_of
 
-from .recovery import FAST, TRANSITIONS, VERSION_TAGS, retries_logged, sweep_until_taken_back, wait_for
+from .recovery import (
+    FAST,
+    TRANSITIONS,
+    VERSION_TAGS,
+    kill_while_the_answer_is_held,
+    retries_logged,
+    sweep_until_taken_back,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -130,10 +138,7 @@ def test_a_worker_killed_after_mlflow_applied_leaves_a_transition_the_next_worke
     scene.approve(0)
     scene.approve(1)
 
-    assert proxy.forwarded.wait(timeout=120), "the worker never sent the transition"
-    live_worker.kill()  # MLflow has transitioned; the worker dies before it hears so
-    proxy.release.set()
-    live_worker.start()
+    kill_while_the_answer_is_held(proxy, live_worker)
     assert scene.status() == TransitionRequest.APPLYING
 
     sweep_until_taken_back()

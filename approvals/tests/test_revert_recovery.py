@@ -22,7 +22,16 @@ from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import MlflowWorld
 from tests.factories import GOOD_TAGS
 
-from .recovery import FAST, TRANSITIONS, VERSION_TAGS, DroppingProxy, retries_logged, sweep_until_taken_back, wait_for
+from .recovery import (
+    FAST,
+    TRANSITIONS,
+    VERSION_TAGS,
+    DroppingProxy,
+    kill_while_the_answer_is_held,
+    retries_logged,
+    sweep_until_taken_back,
+    wait_for,
+)
 
 # The worker runs in a thread sharing in-memory SQLite (the local default): wait for its table locks.
 pytestmark = pytest.mark.usefixtures("shared_memory_db_waits")
@@ -166,10 +175,7 @@ def test_a_worker_killed_after_mlflow_reverted_leaves_a_revert_the_next_worker_d
     proxy.release.clear()  # hold MLflow's answer until the worker is dead
     scene.out_of_band()
 
-    assert proxy.forwarded.wait(timeout=120), "the worker never sent the revert"
-    live_worker.kill()  # MLflow has put v2 back; the worker dies before it hears so
-    proxy.release.set()
-    live_worker.start()
+    kill_while_the_answer_is_held(proxy, live_worker)
     assert scene.status() == Revert.APPLYING
 
     sweep_reverts_until_taken_back()
