@@ -78,10 +78,13 @@ def reverts_create(*, unapproved: list[UnapprovedTransition]) -> list[Revert]:
 
 
 def explained_by_revert(change: StageChange, sync_run: SyncRun) -> Revert | None:
-    """The revert whose own restoring write this change is (so it is not a new unapproved change, no loop)."""
+    """The revert whose own restoring write this change is (so it is not a new unapproved change, no loop).
+
+    ``queued`` counts, as an approved request explains its change: a claim taken back by the sweeper after MLflow
+    applied the write leaves a queued revert whose write a sync can see before the next worker runs."""
     since = sync_run.started_at - timedelta(minutes=10)
     candidates = Revert.objects.filter(model_name=change.model_name).filter(
-        Q(status=Revert.APPLYING) | Q(status=Revert.REVERTED, finished_at__gte=since)
+        Q(status__in=(Revert.QUEUED, Revert.APPLYING)) | Q(status=Revert.REVERTED, finished_at__gte=since)
     )
     return next((r for r in candidates if explained_by_revert_plan(r, change)), None)
 

@@ -187,6 +187,26 @@ def test_a_worker_killed_after_mlflow_reverted_leaves_a_revert_the_next_worker_d
     assert proxy.dropped == 1
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_between_the_take_back_and_the_next_worker_does_not_flag_the_restoring_change(scene, proxy, live_worker):
+    proxy.release.clear()
+    scene.out_of_band()
+    assert proxy.forwarded.wait(timeout=120), "the worker never sent the revert"
+    live_worker.kill()
+    proxy.release.set()
+    sweep_reverts_until_taken_back()  # queued again; no worker yet
+    assert scene.status() == Revert.QUEUED
+
+    run = sync_registry(model_name=scene.name)  # beat's sync sees v2 back in Staging before any worker runs
+
+    assert services.unapproved_transitions_detect(sync_run=run) == []  # the queued revert explains it: no loop
+    live_worker.start()
+    wait_for(lambda: scene.status() == Revert.REVERTED, "the new worker to finish the revert")
+    revert = scene.assert_reverted_once(live_worker)
+    assert revert.mlflow_outcome == "MLflow already showed the previous state: nothing written"
+
+
 # --- (c) MLflow reverted but its answer was lost ----------------------------------------------------
 
 
