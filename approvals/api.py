@@ -377,3 +377,23 @@ def waivers_extra(user, version) -> dict:
             for w in waivers_of_version(version)
         ],
     }
+
+
+def reverts_extra(user, version) -> list[dict]:
+    """Enforcement's reverts of this version's unapproved Production changes, newest first (``out_of_band:
+    revert``): ``reason`` says why one was skipped or failed; ``applied_at`` is set once it is reverted."""
+    from .models import Revert
+
+    return [
+        {
+            "id": r.pk,
+            "kind": r.plan.get("kind"),
+            "status": r.status,
+            "requested_at": r.created_at,
+            "applied_at": r.finished_at if r.status == Revert.REVERTED else None,
+            "finished_at": r.finished_at,
+            "outcome": r.mlflow_outcome,
+            "reason": r.last_error if r.status in (Revert.SKIPPED, Revert.FAILED) else "",
+        }
+        for r in Revert.objects.filter(model_name=version.model.name, version_number=version.version)
+    ]

@@ -22,6 +22,7 @@ class ApprovalsConfig(AppConfig):
         api_extras.register("recertification", api.recertification_extra)
         api_extras.register("waivers", api.waivers_extra)
         api_extras.register_model("risk_tier", api.model_risk_tier_extra)
+        api_extras.register("reverts", api.reverts_extra)
 
         from notifications import digests
 

@@ -42,6 +42,7 @@ ACTIONS = {
     "registry.unapproved_transition": "a stage/alias change with no applied portal request",
     "registry.unapproved_reverted": "an unapproved Production stage/alias change put back (out_of_band: revert)",
     "registry.revert_skipped": "an unapproved Production change left as is: not safe to revert",
+    "registry.revert_lease_expired": "a revert claim ran out (worker or broker lost); the revert was queued again",
     "registry.revert_failed": "reverting an unapproved Production change failed in MLflow",
     "registry.unapproved_acknowledged": "an admin acknowledged an unapproved transition",
     "registry.owner_added": "an admin made a user or group an owner of a model in the portal",

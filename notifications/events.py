@@ -183,6 +183,11 @@ _DETAILS = {
         f"{subject(e)}: {_moved(e.data)} ({e.data.get('kind', 'stage')} change in MLflow with no approved portal "
         "request behind it)"
     ),
+    "registry.unapproved_reverted": lambda e: f"{subject(e)}: {e.data.get('outcome') or 'put back'}",
+    "registry.revert_skipped": lambda e: (
+        f"{subject(e)}: left as MLflow shows it, because {e.data.get('reason', '')}. Decide by hand."
+    ),
+    "registry.revert_failed": lambda e: f"{subject(e)}: MLflow left unchanged: {e.data.get('reason', '')}",
 }
 
 

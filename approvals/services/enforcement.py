@@ -78,10 +78,13 @@ def reverts_create(*, unapproved: list[UnapprovedTransition]) -> list[Revert]:
 
 
 def explained_by_revert(change: StageChange, sync_run: SyncRun) -> Revert | None:
-    """The revert whose own restoring write this change is (so it is not a new unapproved change, no loop)."""
+    """The revert whose own restoring write this change is (so it is not a new unapproved change, no loop).
+
+    ``queued`` counts, as an approved request explains its change: a claim taken back by the sweeper after MLflow
+    applied the write leaves a queued revert whose write a sync can see before the next worker runs."""
     since = sync_run.started_at - timedelta(minutes=10)
     candidates = Revert.objects.filter(model_name=change.model_name).filter(
-        Q(status=Revert.APPLYING) | Q(status=Revert.REVERTED, finished_at__gte=since)
+        Q(status__in=(Revert.QUEUED, Revert.APPLYING)) | Q(status=Revert.REVERTED, finished_at__gte=since)
     )
     return next((r for r in candidates if explained_by_revert_plan(r, change)), None)
 
@@ -223,21 +226,31 @@ def revert_fail(*, revert_id: int, claim: str, error: str) -> bool:
 
 
 def reverts_sweep() -> dict[str, int]:
-    """Expired claims go back to ``queued``; queued reverts whose message was lost are queued again."""
+    """Expired claims go back to ``queued`` (audited, like a request's ``request.lease_expired``) and are queued at
+    once; queued reverts whose message was lost are queued again."""
     now = timezone.now()
-    expired = 0
+    taken_back = []
     for pk, token in Revert.objects.filter(status=Revert.APPLYING, lease_expires_at__lt=now).values_list(
         "pk", "claim_token"
     ):
-        expired += Revert.objects.filter(pk=pk, status=Revert.APPLYING, claim_token=token).update(
-            status=Revert.QUEUED, status_changed_at=now, claim_token="", lease_expires_at=None
-        )
-    ids = list(
-        Revert.objects.filter(
-            status=Revert.QUEUED,
-            status_changed_at__lt=now - timedelta(seconds=settings.APPLY_REQUEUE_AFTER_SECONDS),
-        ).values_list("pk", flat=True)
-    )
+        with transaction.atomic():
+            taken = Revert.objects.filter(pk=pk, status=Revert.APPLYING, claim_token=token).update(
+                status=Revert.QUEUED, status_changed_at=now, claim_token="", lease_expires_at=None
+            )
+            if taken:
+                taken_back.append(pk)
+                revert = Revert.objects.get(pk=pk)
+                record(
+                    actor=roles.SYSTEM_WORKER,
+                    action="registry.revert_lease_expired",
+                    target=version_target(revert.model_name, revert.version_number),
+                    data={"revert": pk, "plan": revert.plan, "attempts": revert.attempts},
+                )
+    waiting = Revert.objects.filter(
+        status=Revert.QUEUED,
+        status_changed_at__lt=now - timedelta(seconds=settings.APPLY_REQUEUE_AFTER_SECONDS),
+    ).values_list("pk", flat=True)
+    ids = sorted(set(waiting) | set(taken_back))
     for pk in ids:
         queue_task(TASK, pk)
-    return {"expired": expired, "queued": len(ids)}
+    return {"expired": len(taken_back), "queued": len(ids)}

@@ -5,15 +5,9 @@ Each scenario ends the same way: MLflow holds the target stage after exactly one
 and nothing is written twice (the approval tags set once, v1 archived once).
 """
 
-import http.client
 import random
-import re
-import socket
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import pytest
 from mlflow import MlflowClient
@@ -28,39 +22,20 @@ from registry.sync import sync_registry
 from registry.tests.mlflow_helpers import MlflowWorld
 from tests.factories import GOOD_TAGS, file_request, make_owner, version_of
 
-API = "/api/2.0/mlflow/model-versions"
-TRANSITIONS = f"{API}/transition-stage"
-VERSION_TAGS = f"{API}/set-tag"
-# Short waits so a scenario takes seconds: the worker subprocess reads these from its environment.
-FAST = {
-    "APPLY_MAX_RETRIES": "100",
-    "APPLY_RETRY_BACKOFF_SECONDS": "1",
-    "APPLY_RETRY_BACKOFF_MAX_SECONDS": "2",
-    "APPLY_LEASE_SECONDS": "6",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "2",  # the lease must outlast 3 of them (settings refuse less)
-    "APPLY_REQUEUE_AFTER_SECONDS": "1",
-}
+from .recovery import (
+    FAST,
+    TRANSITIONS,
+    VERSION_TAGS,
+    kill_while_the_answer_is_held,
+    retries_logged,
+    sweep_until_taken_back,
+    wait_for,
+)
 
 
 @pytest.fixture
 def worker_env():
     return dict(FAST)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """This module's own `mlflow server` (the tests stop it); its port, so its URL, survives a restart."""
-    server = MlflowServer(tmp_path_factory.mktemp("mlflow-recovery")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mlflow(server, settings):
-    if server.process is None:  # a previous test stopped it and failed before starting it again
-        server.start()
-    settings.MLFLOW_TRACKING_URI = server.url
-    return server
 
 
 class Scene:
@@ -123,116 +98,6 @@ def scene(mlflow, owner, reviewer_a, reviewer_b):
     return Scene(mlflow, owner, [reviewer_a, reviewer_b])
 
 
-class DroppingProxy:
-    """An HTTP proxy in front of MLflow that loses MLflow's answer to the first stage transition.
-
-    It forwards that POST to MLflow, reads MLflow's response, waits for ``release`` (a test may kill
-    the worker meanwhile) and closes the connection without answering. Everything else passes through.
-    """
-
-    HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "proxy-connection"}
-
-    def __init__(self, upstream: str, *, hold: bool = False):
-        self.upstream = urlsplit(upstream)
-        self.forwarded = threading.Event()  # MLflow has applied the transition whose answer is being lost
-        self.release = threading.Event()
-        if not hold:
-            self.release.set()
-        self.dropped = 0
-        self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                proxy.forward(self)
-
-            do_POST = do_PATCH = do_DELETE = do_GET
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def _drop_this_one(self, handler) -> bool:
-        if handler.command != "POST" or not handler.path.startswith(TRANSITIONS):
-            return False
-        with self._lock:
-            self.dropped += 1
-            return self.dropped == 1
-
-    def forward(self, handler):
-        body = handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in self.HOP}
-        upstream = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=60)
-        try:
-            upstream.request(handler.command, handler.path, body=body, headers=headers)
-            response = upstream.getresponse()
-            data = response.read()
-        finally:
-            upstream.close()
-        if self._drop_this_one(handler):
-            self.forwarded.set()
-            self.release.wait(timeout=120)
-            handler.close_connection = True
-            try:
-                handler.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # the client is gone already (its worker was killed)
-            return
-        handler.send_response(response.status)
-        for key, value in response.getheaders():
-            if key.lower() not in self.HOP:
-                handler.send_header(key, value)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.send_header("Connection", "close")
-        handler.end_headers()
-        handler.wfile.write(data)
-        handler.close_connection = True
-
-    def close(self):
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def proxy(scene, settings):
-    """The portal and the worker (request this before ``live_worker``) talk to MLflow through the proxy."""
-    proxy = DroppingProxy(scene.server.url)
-    settings.MLFLOW_TRACKING_URI = proxy.url
-    yield proxy
-    proxy.close()
-
-
-def wait_for(done, what: str, timeout: float = 120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if done():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def retries_logged(worker) -> int:
-    """Retries the worker scheduled for the apply task (Celery logs each one)."""
-    return len(re.findall(r"apply_transition\[[-\w]+\] retry: Retry in", worker.log.read_text()))
-
-
-def sweep_until_taken_back(timeout: float = 60) -> dict:
-    """Run the sweeper (as beat would, every few seconds) until it takes back an expired claim."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        swept = services.transition_requests_sweep()
-        if swept["expired"]:
-            return swept
-        time.sleep(0.5)
-    raise AssertionError(f"the sweeper took back no claim within {timeout}s")
-
-
 # --- (a) the worker dies holding the claim ----------------------------------------------------------
 
 
@@ -273,10 +138,7 @@ def test_a_worker_killed_after_mlflow_applied_leaves_a_transition_the_next_worke
     scene.approve(0)
     scene.approve(1)
 
-    assert proxy.forwarded.wait(timeout=120), "the worker never sent the transition"
-    live_worker.kill()  # MLflow has transitioned; the worker dies before it hears so
-    proxy.release.set()
-    live_worker.start()
+    kill_while_the_answer_is_held(proxy, live_worker)
     assert scene.status() == TransitionRequest.APPLYING
 
     sweep_until_taken_back()
