@@ -133,7 +133,8 @@ class CardPage:
 
     @cached_property
     def lifecycle(self) -> LifecycleChanges | None:
-        """Changes since one of the model's versions last entered Production, for a saved card (four queries)."""
+        """Changes since one of the model's versions last entered Production, for a saved card: four queries
+        (three before any has), only when a page shows the lifecycle point."""
         if self.revision is None:
             return None
         since = last_production_change_at(self.version.model)
