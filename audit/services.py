@@ -51,6 +51,7 @@ ACTIONS = {
     "registry.owner_tag_dismissed": "an admin dismissed a flagged owner-tag change, keeping the portal's owners",
     "card.revised": "a model card revision was saved",
     "card.published": "a card revision was published to MLflow",
+    "card.profile_changed": "an owner changed the regulation profile a model card follows (saved as a new revision)",
     "request.created": "a transition request was filed",
     "request.withdrawn": "the requester withdrew a request",
     "request.superseded": "a request was superseded",

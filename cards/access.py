@@ -28,3 +28,10 @@ def card_publish_refusal(user, version) -> Refusal | None:
     if _is_editor(user, version):
         return None
     return Refusal("only the model's owner or an admin may publish its card")
+
+
+def card_profile_refusal(user, version) -> Refusal | None:
+    """Choosing the regulation profile the card follows: whoever may edit the card (no query with the owners prefetched)."""
+    if _is_editor(user, version):
+        return None
+    return Refusal("only the model's owner or an admin may choose its card's profile")

@@ -57,6 +57,7 @@ class CardOut(Schema):
     model_name: str
     version: int
     draft: bool
+    profile: str  # a cards.profiles key: what completeness is judged under
     revision: RevisionOut | None
     sections: dict[str, str]
     completeness: CompletenessOut
@@ -81,6 +82,7 @@ def _card_out(version, user) -> dict:
         "model_name": version.model.name,
         "version": version.version,
         "draft": page.is_draft,
+        "profile": page.profile.key,
         "revision": None
         if revision is None
         else {

@@ -1,58 +1,34 @@
-"""Is a model card complete? The one function the card page and governance checks share.
+"""Is a model card complete? The functions the card page and governance checks share.
 
-A card is complete when every required section has prose and none of it is a placeholder:
-``[TO BE FILLED]``, ``TODO``, ``[More Information Needed]`` (the Hugging Face template's), or the
-note "carried forward from vN — please review" that a new version's draft puts on prose copied
-from the previous version: copied text counts as unreviewed until an owner edits it away.
+A card is complete when every point of the profile it follows is covered (``cards.profiles``): every
+required section of the point has prose with no placeholder (``cards.placeholders``), and a generated
+point has its data. Under the default profile that is the template: every required section written.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from .models import CardRevision
-from .sections import REQUIRED_SECTIONS
+from .placeholders import PLACEHOLDER_PATTERNS, has_placeholder
+from .profiles import DEFAULT_PROFILE, Completeness, Profile, get_profile, profile_completeness
 
-PLACEHOLDER_PATTERNS = (
-    re.compile(r"\[\s*TO BE FILLED\s*\]", re.IGNORECASE),
-    re.compile(r"\bTODO\b"),
-    re.compile(r"\[\s*More Information Needed\s*\]", re.IGNORECASE),
-    re.compile(r"carried forward from v\d+\s*(?:—|–|-{1,2})\s*please review", re.IGNORECASE),
-)
-
-
-@dataclass(frozen=True)
-class Completeness:
-    complete: bool
-    percent: int
-    missing: list[str]
-    placeholders: list[str]
+__all__ = [
+    "PLACEHOLDER_PATTERNS",
+    "Completeness",
+    "has_placeholder",
+    "sections_completeness",
+    "version_card_completeness",
+]
 
 
-def has_placeholder(text: str) -> bool:
-    return any(pattern.search(text) for pattern in PLACEHOLDER_PATTERNS)
-
-
-def sections_completeness(sections: dict[str, str]) -> Completeness:
-    """Completeness of prose sections keyed by ``cards.sections`` keys; lists name sections by title."""
-    missing, placeholders = [], []
-    for section in REQUIRED_SECTIONS:
-        text = (sections.get(section.key) or "").strip()
-        if not text:
-            missing.append(section.title)
-        elif has_placeholder(text):
-            placeholders.append(section.title)
-    done = len(REQUIRED_SECTIONS) - len(missing) - len(placeholders)
-    return Completeness(
-        complete=not missing and not placeholders,
-        percent=done * 100 // len(REQUIRED_SECTIONS),
-        missing=missing,
-        placeholders=placeholders,
-    )
+def sections_completeness(sections: dict[str, str], profile: Profile = DEFAULT_PROFILE) -> Completeness:
+    """Completeness of saved prose keyed by ``cards.sections`` keys under ``profile``; lists name sections by title."""
+    return profile_completeness(sections, profile, saved=True)
 
 
 def version_card_completeness(version) -> Completeness:
-    """Completeness of the latest saved revision of ``version``'s card (one query); no card: nothing filled."""
+    """Completeness of the latest saved revision of ``version``'s card under the profile it was saved under
+    (one query); no card: nothing filled, under the default profile."""
     revision = CardRevision.objects.latest_for(version)
-    return sections_completeness(revision.sections if revision else {})
+    if revision is None:
+        return profile_completeness({}, DEFAULT_PROFILE, saved=False)
+    return profile_completeness(revision.sections, get_profile(revision.profile), saved=True)

@@ -1,5 +1,6 @@
 from django import forms
 
+from .profiles import PROFILE_CHOICES
 from .sections import SECTION_MAX_CHARS
 
 
@@ -27,3 +28,11 @@ class SectionForm(forms.Form):
 
 class PreviewForm(forms.Form):
     text = SectionTextField()
+
+
+class ProfileForm(forms.Form):
+    profile = forms.ChoiceField(
+        choices=PROFILE_CHOICES,
+        label="Profile",
+        help_text="What the card must cover to count as complete; changing it saves a revision with the same text.",
+    )

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from registry.models import ModelVersion, RegisteredModel
 
+from .profiles import DEFAULT, PROFILE_CHOICES
+
 
 class ImmutableRevision(Exception):
     pass
@@ -45,6 +47,9 @@ class ModelCard(models.Model):
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="card"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    profile = models.CharField(
+        max_length=40, choices=PROFILE_CHOICES, default=DEFAULT, help_text="the regulation profile the card follows"
+    )
 
     objects = ModelCardQuerySet.as_manager()
 
@@ -90,6 +95,9 @@ class CardRevision(models.Model):
     # Derived from ``sections`` when written, so list pages can show completeness without parsing prose.
     complete = models.BooleanField(default=False)
     percent = models.PositiveSmallIntegerField(default=0)
+    # The card's profile when this revision was saved: ``complete``/``percent`` are judged under it, and changing
+    # the profile saves a revision, so the latest revision's profile is the card's.
+    profile = models.CharField(max_length=40, choices=PROFILE_CHOICES, default=DEFAULT)
 
     objects = CardRevisionQuerySet.as_manager()
 

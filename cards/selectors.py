@@ -11,9 +11,11 @@ from django.db.models import OuterRef, Subquery
 from django.utils.safestring import SafeString
 
 from .access import card_edit_refusal
-from .completeness import PLACEHOLDER_PATTERNS, Completeness, has_placeholder, sections_completeness
 from .document import CardFacts, card_facts, generated_sections
+from .lifecycle import LifecycleChanges, last_production_change_at, lifecycle_changes
 from .models import CardPublication, CardRevision, ModelCard
+from .placeholders import PLACEHOLDER_PATTERNS, has_placeholder
+from .profiles import DEFAULT_PROFILE, Completeness, PointStatus, Profile, get_profile, profile_completeness
 from .render import render_markdown
 from .sections import SECTIONS, Section
 
@@ -56,6 +58,16 @@ class RenderedSection:
     state: str  # "ok", "missing" (required, empty) or "placeholder"
 
 
+@dataclass(frozen=True)
+class RenderedPoint:
+    status: PointStatus
+    sections: list[RenderedSection]
+
+    @property
+    def point(self):
+        return self.status.point
+
+
 @dataclass
 class CardPage:
     """What a card page shows: the latest revision (or the unsaved draft), generated parts, completeness."""
@@ -74,10 +86,16 @@ class CardPage:
     def publication(self) -> CardPublication | None:
         return getattr(self.revision, "publication", None) if self.revision else None
 
+    @property
+    def profile(self) -> Profile:
+        """The profile the latest revision was saved under (the card's); a draft follows the default."""
+        return get_profile(self.revision.profile) if self.revision else DEFAULT_PROFILE
+
     @cached_property
     def completeness(self) -> Completeness:
         # The draft is never complete: governance judges saved revisions only.
-        return sections_completeness(self.sections if self.revision else {})
+        saved = self.revision is not None
+        return profile_completeness(self.sections if saved else {}, self.profile, saved=saved)
 
     @cached_property
     def facts(self) -> CardFacts:
@@ -87,7 +105,7 @@ class CardPage:
     def rendered(self) -> list[RenderedSection]:
         generated = generated_sections(self.facts)
         result = []
-        for section in SECTIONS:
+        for section in self.profile.sections:
             prose = (self.sections.get(section.key) or "").strip()
             if section.required and not prose:
                 state = "missing"
@@ -100,10 +118,27 @@ class CardPage:
             )
         return result
 
+    @cached_property
+    def points(self) -> list[RenderedPoint]:
+        """The profile's points, each with its rendered sections (pages show them for a grouped profile)."""
+        by_key = {item.section.key: item for item in self.rendered}
+        return [
+            RenderedPoint(status, [by_key[key] for key in status.point.sections]) for status in self.completeness.points
+        ]
+
     @property
     def next_to_edit(self) -> Section:
-        """The first section still missing or holding a placeholder (else the first section)."""
-        return next((item.section for item in self.rendered if item.state != "ok"), SECTIONS[0])
+        """The first section still missing or holding a placeholder (else the profile's first section)."""
+        return next((item.section for item in self.rendered if item.state != "ok"), self.rendered[0].section)
+
+    @cached_property
+    def lifecycle(self) -> LifecycleChanges | None:
+        """Changes since one of the model's versions last entered Production, for a saved card: four queries
+        (three before any has), only when a page shows the lifecycle point."""
+        if self.revision is None:
+            return None
+        since = last_production_change_at(self.version.model)
+        return lifecycle_changes(self.revision.card, since, latest=self.revision)
 
 
 def card_page(version, user) -> CardPage:

@@ -16,16 +16,17 @@ from registry.models import ModelVersion
 from registry_portal.celery import queue_task
 from registry_portal.roles import SYSTEM_WORKER
 
-from .access import card_edit_refusal, card_publish_refusal
-from .completeness import sections_completeness
+from .access import card_edit_refusal, card_profile_refusal, card_publish_refusal
 from .document import ARTIFACT_FILE, card_facts, card_markdown
 from .models import CardPublication, CardRevision, ModelCard
+from .profiles import PROFILES_BY_KEY, get_profile, profile_completeness, profile_of
 from .sections import CARD_MAX_CHARS, SECTION_KEYS, SECTION_MAX_CHARS, SECTIONS_BY_KEY
 from .selectors import card_draft_sections, card_revision_latest
 
 logger = logging.getLogger(__name__)
 REVISION_TAG = "model_card.revision"
 COMPLETE_TAG = "model_card.complete"
+PROFILE_TAG = "model_card.profile"
 
 
 class EditConflict(Exception):
@@ -78,8 +79,7 @@ def card_revision_create(
 
 
 def _create_revision(actor, version, changes, base_revision_id, summary) -> CardRevision:
-    card = ModelCard.objects.select_for_update().for_version(version).order_by("-pk").first()
-    latest = card.revisions.order_by("-number").first() if card else None
+    card, latest = _locked_card(version)
     if (latest.pk if latest else None) != base_revision_id:
         raise EditConflict(latest)
     base_sections = latest.sections if latest else card_draft_sections(version)[0]
@@ -89,25 +89,8 @@ def _create_revision(actor, version, changes, base_revision_id, summary) -> Card
     _validate_sizes(sections)
     if latest is not None and sections == {key: latest.sections.get(key, "") for key in SECTION_KEYS}:
         raise NothingChanged("nothing changed since the revision you edited")
-    if card is None:
-        card = ModelCard.objects.create(
-            model_name=version.model.name, version=version.version, run_id=version.run_id or "", model_version=version
-        )
-    elif card.model_version_id != version.pk:
-        card.model_version = version
-        card.save(update_fields=["model_version"])
-    completeness = sections_completeness(sections)
-    revision = CardRevision.objects.create(
-        card=card,
-        number=(latest.number + 1) if latest else 1,
-        base_revision=latest,
-        author=actor.get_username(),
-        summary=summary.strip()[:200],
-        sections=sections,
-        complete=completeness.complete,
-        percent=completeness.percent,
-    )
-    CardPublication.objects.create(revision=revision)
+    card = _card_for(version, card)
+    revision = _write_revision(card, latest, sections, actor=actor, summary=summary)
     changed = [key for key in SECTION_KEYS if sections[key] != base_sections.get(key, "")]
     record(
         actor=actor,
@@ -118,10 +101,91 @@ def _create_revision(actor, version, changes, base_revision_id, summary) -> Card
             "base_revision": latest.number if latest else None,
             "summary": revision.summary,
             "sections_changed": changed,
-            "complete": completeness.complete,
-            "percent": completeness.percent,
+            "complete": revision.complete,
+            "percent": revision.percent,
         },
     )
+    return revision
+
+
+def _locked_card(version) -> tuple[ModelCard | None, CardRevision | None]:
+    card = ModelCard.objects.select_for_update().for_version(version).order_by("-pk").first()
+    return card, (card.revisions.order_by("-number").first() if card else None)
+
+
+def _card_for(version, card: ModelCard | None, **fields) -> ModelCard:
+    """``card`` linked to ``version`` (created when the version has none yet), with ``fields`` set."""
+    if card is None:
+        return ModelCard.objects.create(
+            model_name=version.model.name,
+            version=version.version,
+            run_id=version.run_id or "",
+            model_version=version,
+            **fields,
+        )
+    changed = {"model_version": version} if card.model_version_id != version.pk else {}
+    changed |= {name: value for name, value in fields.items() if getattr(card, name) != value}
+    if changed:
+        for name, value in changed.items():
+            setattr(card, name, value)
+        card.save(update_fields=list(changed))
+    return card
+
+
+def _write_revision(card, latest, sections, *, actor, summary) -> CardRevision:
+    """The next revision of ``card``, judged under the card's profile, with its pending publication."""
+    completeness = profile_completeness(sections, profile_of(card), saved=True)
+    revision = CardRevision.objects.create(
+        card=card,
+        number=(latest.number + 1) if latest else 1,
+        base_revision=latest,
+        author=actor.get_username(),
+        summary=summary.strip()[:200],
+        sections=sections,
+        complete=completeness.complete,
+        percent=completeness.percent,
+        profile=card.profile,
+    )
+    CardPublication.objects.create(revision=revision)
+    return revision
+
+
+def card_profile_change(*, actor, version, profile: str) -> CardRevision:
+    """Make ``version``'s card follow ``profile`` (a ``cards.profiles`` key): a new revision with the same prose,
+    judged under the new profile, audited as ``card.profile_changed`` and published like any other.
+
+    A card never saved (it follows the default) gets revision 1 from its draft. ``NothingChanged`` when the
+    card already follows ``profile``; ``ValueError`` for an unknown key.
+    """
+    enforce(card_profile_refusal(actor, version))
+    if profile not in PROFILES_BY_KEY:
+        raise ValueError(f"unknown card profile {profile!r}")
+    try:
+        with transaction.atomic():
+            card, latest = _locked_card(version)
+            previous = profile_of(card).key
+            if previous == profile:
+                raise NothingChanged(f"the card already follows {PROFILES_BY_KEY[profile].title}")
+            sections = dict(latest.sections) if latest else card_draft_sections(version)[0]
+            card = _card_for(version, card, profile=profile)
+            revision = _write_revision(
+                card, latest, sections, actor=actor, summary=f"Profile: {PROFILES_BY_KEY[profile].title}"
+            )
+            record(
+                actor=actor,
+                action="card.profile_changed",
+                target=_target(revision),
+                data={
+                    "revision": revision.number,
+                    "from": previous,
+                    "to": profile,
+                    "complete": revision.complete,
+                    "percent": revision.percent,
+                },
+            )
+    except IntegrityError as exc:
+        raise EditConflict(card_revision_latest(version)) from exc
+    transaction.on_commit(lambda: queue_task("cards.tasks.publish_revision", revision.pk))
     return revision
 
 
@@ -154,17 +218,20 @@ def card_publish(*, revision: CardRevision) -> CardPublication:
     shown = client.get_version(card.model_name, card.version).tags.get(REVISION_TAG, "")
     if shown.isdigit() and int(shown) > revision.number:
         return _supersede(publication, f"MLflow already shows revision {shown}")
-    note = ""
+    note, profile = "", get_profile(revision.profile)
     if version.run_id:
-        client.log_text(
-            version.run_id, card_markdown(card_facts(version), revision.sections, revision=revision), ARTIFACT_FILE
-        )
+        text = card_markdown(card_facts(version), revision.sections, revision=revision, profile=profile)
+        client.log_text(version.run_id, text, ARTIFACT_FILE)
     else:
         note = "tags only: the version has no run to attach model_card.md to"
     client.set_version_tags(
         card.model_name,
         card.version,
-        {REVISION_TAG: str(revision.number), COMPLETE_TAG: "true" if revision.complete else "false"},
+        {
+            REVISION_TAG: str(revision.number),
+            COMPLETE_TAG: "true" if revision.complete else "false",
+            PROFILE_TAG: profile.key,
+        },
     )
     with transaction.atomic():
         claimed = CardPublication.objects.filter(pk=publication.pk).exclude(status=CardPublication.PUBLISHED)
@@ -177,6 +244,7 @@ def card_publish(*, revision: CardRevision) -> CardPublication:
                     "revision": revision.number,
                     "artifact": f"runs:/{version.run_id}/{ARTIFACT_FILE}" if version.run_id else None,
                     "complete": revision.complete,
+                    "profile": profile.key,
                 },
             )
     publication.refresh_from_db()

@@ -13,17 +13,47 @@ from registry.access import enforce
 from registry.selectors import version_get_for_user
 
 from . import selectors, services
-from .access import card_edit_refusal
+from .access import card_edit_refusal, card_profile_refusal
 from .document import card_facts, card_json, card_markdown, generated_sections
-from .forms import PreviewForm, SectionForm
+from .forms import PreviewForm, ProfileForm, SectionForm
 from .render import render_markdown
 from .sections import SECTIONS_BY_KEY
 
 
+def _card_detail(request, page, profile_form=None, status=200):
+    if profile_form is None and page.can_edit:
+        profile_form = ProfileForm(initial={"profile": page.profile.key})
+    context = {"page": page, "version": page.version, "profile_form": profile_form}
+    return render(request, "cards/card_detail.html", context, status=status)
+
+
 @login_required
 def card_detail(request, name, version):
-    page = selectors.card_page(version_get_for_user(request.user, name, version), request.user)
-    return render(request, "cards/card_detail.html", {"page": page, "version": page.version})
+    return _card_detail(request, selectors.card_page(version_get_for_user(request.user, name, version), request.user))
+
+
+@login_required
+@require_POST
+def profile_change(request, name, version):
+    model_version = version_get_for_user(request.user, name, version)
+    enforce(card_profile_refusal(request.user, model_version))
+    form = ProfileForm(request.POST)
+    if form.is_valid():
+        try:
+            revision = services.card_profile_change(
+                actor=request.user, version=model_version, profile=form.cleaned_data["profile"]
+            )
+        except services.NothingChanged as exc:
+            messages.info(request, f"Nothing changed: {exc}.")
+            return redirect("cards:card_detail", name, version)
+        except services.EditConflict:
+            form.add_error(None, "Someone saved the card at the same moment: choose the profile again.")
+        else:
+            messages.success(
+                request, f"Saved revision {revision.number}: the card follows {revision.get_profile_display()}."
+            )
+            return redirect("cards:card_detail", name, version)
+    return _card_detail(request, selectors.card_page(model_version, request.user), form, status=400)
 
 
 @login_required
@@ -169,7 +199,7 @@ def history(request, name, version):
 @login_required
 def export_markdown(request, name, version):
     page = selectors.card_page(version_get_for_user(request.user, name, version), request.user)
-    text = card_markdown(page.facts, page.sections, revision=page.revision)
+    text = card_markdown(page.facts, page.sections, revision=page.revision, profile=page.profile)
     response = HttpResponse(text, content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(page, "md")}"'
     return response

@@ -157,6 +157,11 @@ def _actions(w: World) -> dict:
         ),
         "card_preview": (reverse("cards:preview", args=["churn", 4]), {"text": "*hi*"}, {"owner", "admin"}),
         "card_publish_again": (reverse("cards:publish_again", args=["churn", 4]), {}, {"owner", "admin"}),
+        "card_profile_change": (
+            reverse("cards:profile_change", args=["churn", 4]),
+            {"profile": "eu_ai_act_annex_iv"},
+            {"owner", "admin"},
+        ),
         "token_create": (reverse("accounts:tokens"), {"name": "ci", "expires_in_days": ""}, everyone),
         # Another user's token is as good as absent on the page: 404, not 403 (see REFUSED_WITH).
         "token_revoke": (reverse("accounts:token_revoke", args=[w.owners_token.pk]), {}, {"owner"}),
@@ -241,6 +246,7 @@ ACTIONS = (
     "card_section_edit",
     "card_preview",
     "card_publish_again",
+    "card_profile_change",
     "token_create",
     "token_revoke",
     "role_member_add",
@@ -300,7 +306,7 @@ PAGES = {
     "request_form": (lambda w: reverse("approvals:request_create", args=["churn", 4]), ("request_create",)),
     "card_page": (
         lambda w: reverse("cards:card_detail", args=["churn", 4]),
-        ("card_section_edit", "card_publish_again"),
+        ("card_section_edit", "card_publish_again", "card_profile_change"),
     ),
     "model_page": (
         lambda w: reverse("registry:model_detail", args=["churn"]),
