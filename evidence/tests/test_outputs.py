@@ -114,3 +114,10 @@ def test_manage_py_evidence_pack_refuses_a_bad_extension_and_an_unknown_version(
     with pytest.raises(CommandError, match="no version 9 of a model named 'Churn'"):
         call_command("evidence_pack", "Churn", "9", "-o", str(tmp_path / "pack.zip"))
     assert not (tmp_path / "pack.zip").exists()
+
+
+def test_the_version_page_links_the_pack(client, outsider, churn):
+    client.force_login(outsider)
+    html = client.get(reverse("registry:version_detail", args=["Churn", 1])).content.decode()
+    for kind in ("pack", "zip", "pdf"):
+        assert f'href="{_url(kind)}"' in html
