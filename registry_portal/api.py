@@ -18,6 +18,7 @@ from approvals.api import router as approvals_router
 from approvals.api_governance import router as governance_router
 from audit.api import router as audit_router
 from cards.api import router as cards_router
+from evidence.api import router as evidence_router
 from findings.api import router as findings_router
 from registry.access import Conflict
 from registry.api import router as registry_router
@@ -39,6 +40,7 @@ api.add_router("/", approvals_router)
 api.add_router("/", governance_router)
 api.add_router("/", cards_router)
 api.add_router("/", findings_router)
+api.add_router("/", evidence_router)
 
 CODES = {
     400: "bad_request",

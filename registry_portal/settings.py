@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     "findings",
     "approvals",
     "notifications",
+    # The evidence pack (docs/evidence.md): on top, reading every app above; nothing imports it.
+    "evidence",
     # Operations (docs/operations.md): request ids, then probes and metrics; ops after django_guid (ops/logs.py).
     "django_guid",
     "ops",

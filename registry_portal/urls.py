@@ -24,5 +24,7 @@ urlpatterns = [
     path("hooks/mlflow", mlflow_hook, name="mlflow_hook"),
     # Operations: /healthz, /readyz, /metrics (docs/operations.md).
     path("", include("ops.urls")),
+    # A version's evidence pack: /models/<name>/versions/<v>/evidence/ (docs/evidence.md).
+    path("", include("evidence.urls")),
     path("", include("registry.urls")),
 ]

@@ -398,3 +398,18 @@ def test_an_owner_who_reviews_is_excluded_from_their_models_production_requests(
     # Another reviewer, who owns nothing, is never excluded.
     client.force_login(reviewer_b)
     assert f'action="{url}"' in client.get(request.get_absolute_url()).content.decode()
+
+
+# --- reads: the evidence pack is for whoever may read the version page (docs/evidence.md) ---------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_the_evidence_pack_is_read_by_whoever_reads_the_version_page(client, world, persona):
+    page = reverse("registry:version_detail", args=["churn", 2])
+    _sign_in(client, world, persona)
+    expected = client.get(page).status_code
+    assert expected == (302 if persona == "anonymous" else 200)
+    for name in ("pack", "zip", "pdf"):
+        response = client.get(reverse(f"evidence:{name}", args=["churn", 2]))
+        assert response.status_code == expected, (name, response.status_code)

@@ -5,6 +5,7 @@ forbidden at any level, function-level imports included. Tests and migrations ar
 """
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,9 @@ PACKAGES = (
     "audit",
     "notifications",
     "ops",
+    "evidence",
 )
-APPS = ("accounts", "registry", "cards", "findings", "approvals", "audit", "notifications", "ops")
+APPS = ("accounts", "registry", "cards", "findings", "approvals", "audit", "notifications", "ops", "evidence")
 SIZE_LIMIT = 550  # lines; "no module much over 500"
 
 
@@ -177,6 +179,8 @@ def test_apps_import_only_downwards(app):
         "notifications": {"notifications", "audit"},
         # probes and metrics read the other apps' rows; nothing imports ops (test below)
         "ops": {"ops", "registry", "approvals", "notifications", "audit"},
+        # the evidence pack reads every governed app; nothing imports evidence (test below)
+        "evidence": {"evidence", "approvals", "findings", "cards", "registry", "audit"},
     }[app]
     wrong = {
         (module, target)
@@ -203,6 +207,26 @@ def test_nothing_imports_ops():
         if _app(target) == "ops"
     }
     assert wrong == set()
+
+
+def test_nothing_imports_evidence():
+    """evidence sits on top, beside ops: it reads the governed apps, none of them depends on it (the one API
+    mounts its router, as it mounts every app's; the URLs include it by name)."""
+    wrong = {
+        (module, target)
+        for module, (_, anywhere) in GRAPH.items()
+        if _app(module) != "evidence" and module != "registry_portal.api"
+        for target in _ours(anywhere)
+        if _app(target) == "evidence"
+    }
+    assert wrong == set()
+
+
+def test_the_offline_verifier_imports_nothing_of_ours_and_only_the_standard_library_and_cryptography():
+    """``evidence/verify_evidence.py`` is copied alone into every evidence.zip and run where there is no Django."""
+    _, anywhere = GRAPH["evidence.verify_evidence"]
+    roots = {name.split(".")[0] for name in anywhere}
+    assert roots - set(sys.stdlib_module_names) == {"cryptography"}
 
 
 def test_models_and_selectors_never_import_services():
