@@ -24,6 +24,8 @@ from approvals.models import (
     Waiver,
 )
 from cards.document import card_facts, card_json, card_markdown
+from cards.lifecycle import lifecycle_changes
+from cards.profiles import get_profile, point_sections, profile_of
 from cards.selectors import card_revision_latest, card_revisions
 from findings.selectors import version_findings
 from registry.models import StageChange
@@ -81,9 +83,43 @@ def build_pack(model_version) -> dict:
 
 
 def profile_points(version, revision) -> list[dict]:
-    """Where the card's sections map to a regulation profile's points (EU AI Act Annex IV...): the card profiles
-    (``cards``, issue 17) fill this in; until then the pack carries the sections as they are, and no points."""
-    return []
+    """The card's sections under each point of its regulation profile (``cards.profiles``: the template, or EU AI
+    Act Annex IV), with each point's completeness; a generated point ("changes over the lifecycle") is filled
+    from ``cards.lifecycle`` since the version's last applied request (its whole history if none)."""
+    profile = get_profile(revision.profile) if getattr(revision, "profile", "") else profile_of(revision.card)
+    points = []
+    for entry in point_sections(revision.card, profile, revision=revision):
+        point = {
+            "key": entry.point.key,
+            "ref": entry.point.ref,
+            "title": entry.point.title,
+            "state": entry.status.state,
+            "sections": [section.key for section, _ in entry.sections],
+        }
+        if entry.point.generated:
+            point["lifecycle"] = _lifecycle(version, revision)
+        points.append(point)
+    return points
+
+
+def _lifecycle(version, revision) -> dict:
+    last = (
+        TransitionRequest.objects.for_version(version)
+        .filter(status=TransitionRequest.APPLIED, applied_at__isnull=False)
+        .order_by("-applied_at")
+        .values_list("applied_at", flat=True)
+        .first()
+    )
+    changes = lifecycle_changes(revision.card, last, latest=revision)
+    return {
+        "since": _iso(changes.since),
+        "stage_changes": [
+            {"kind": c.kind, "alias": c.alias, "from": c.from_value, "to": c.to_value, "seen_at": _iso(c.seen_at)}
+            for c in changes.stage_changes
+        ],
+        "revisions": [{"number": r.number, "saved_at": _iso(r.created_at)} for r in changes.revisions],
+        "diff": changes.diff,
+    }
 
 
 def _card(version) -> dict:

@@ -8,6 +8,8 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent, TreeHead
 from audit.services import PendingEvent, Target, record_many
+from cards.profiles import get_profile
+from cards.services import card_profile_change
 from evidence import verify_evidence
 from evidence.pack import build_pack
 
@@ -21,7 +23,9 @@ def test_the_pack_holds_the_card_lineage_checks_requests_findings_waiver_stage_h
     card = pack["card"]
     assert card["revision"] == 1 and card["revisions"][0]["author"] == "olga-owner"
     assert card["revisions"][0]["created_at"] and "# Model Card: Churn v2" in card["markdown"]
-    assert card["json"]["model_details"]["name"] == "Churn" and card["profile_points"] == []
+    assert card["json"]["model_details"]["name"] == "Churn"
+    assert [point["key"] for point in card["profile_points"]] == [point.key for point in get_profile("default").points]
+    assert not any("lifecycle" in point for point in card["profile_points"])  # the template generates nothing
 
     lineage = pack["lineage"]
     assert lineage["run"]["run_id"] == lineage["run_id"] and lineage["commit"] == "abc123"
@@ -91,3 +95,15 @@ def test_the_pack_takes_a_fixed_number_of_queries_however_many_events(governed):
     record_many(more)
     build_pack(governed["version"])
     assert queries() == few
+
+
+def test_an_annex_iv_card_maps_its_sections_to_the_nine_points_and_fills_the_lifecycle_point(governed, owner):
+    card_profile_change(actor=owner, version=governed["version"], profile="eu_ai_act_annex_iv")
+    points = json.loads(json.dumps(build_pack(governed["version"])))["card"]["profile_points"]
+    assert [point["ref"] for point in points] == [f"Annex IV({n})" for n in range(1, 10)]
+    generated = [point for point in points if "lifecycle" in point]
+    assert len(generated) == 1 and generated[0]["sections"] == []
+    lifecycle = generated[0]["lifecycle"]
+    # since the version's last applied request, if it has one; the profile change is a revision after it
+    assert [revision["number"] for revision in lifecycle["revisions"]][-1:] == [2]
+    assert "Profile" in lifecycle["diff"]
