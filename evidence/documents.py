@@ -30,7 +30,7 @@ public_key.txt      the log's Ed25519 public key (raw, base64); public_key.pem t
                     id, {key_id}) with the key the portal's operators publish: a pack proves
                     itself only against a key you did not take from the pack.
 card.md             the model card's current revision as Markdown
-pack.html           the pack as a printable page
+pack.html           the pack as a printable page (evidence.css beside it)
 
 Only the audit events are proven; the other sections are the portal's rows as they were when the pack was made,
 and every change to them is one of the proven events.
@@ -41,9 +41,11 @@ def pack_json(pack: dict) -> str:
     return json.dumps(pack, indent=1, ensure_ascii=False, sort_keys=True)
 
 
-def render_html(pack: dict, *, request=None, links: bool = False) -> str:
-    """The printable page; ``links``: the web page's own links (downloads, back to the version)."""
-    return render_to_string(TEMPLATE, {"pack": pack, "links": links}, request=request)
+def render_html(pack: dict, *, request=None, links: bool = False, stylesheet: str | None = None) -> str:
+    """The printable page; ``links``: the web page's own links (downloads, back to the version); ``stylesheet``:
+    where the page finds its CSS (None: the site's static file; "": nowhere, the PDF is given it directly; the zip
+    ships it beside the page so it opens styled offline)."""
+    return render_to_string(TEMPLATE, {"pack": pack, "links": links, "stylesheet": stylesheet}, request=request)
 
 
 def _no_fetching(url: str, *args, **kwargs):
@@ -54,7 +56,7 @@ def _no_fetching(url: str, *args, **kwargs):
 def render_pdf(pack: dict) -> bytes:
     from weasyprint import CSS, HTML
 
-    html = render_html(pack)
+    html = render_html(pack, stylesheet="")
     stylesheet = CSS(filename=finders.find(STYLESHEET), url_fetcher=_no_fetching)
     return HTML(string=html, url_fetcher=_no_fetching).write_pdf(stylesheets=[stylesheet])
 
@@ -77,7 +79,8 @@ def render_zip(pack: dict) -> bytes:
             ),
         )
         archive.writestr("card.md", pack["card"]["markdown"] or "This version's card was never saved.\n")
-        archive.writestr("pack.html", render_html(pack))
+        archive.writestr("pack.html", render_html(pack, stylesheet="evidence.css"))
+        archive.writestr("evidence.css", Path(finders.find(STYLESHEET)).read_text())
     return buffer.getvalue()
 
 

@@ -49,6 +49,10 @@ def test_the_zip_holds_what_an_auditor_needs_and_verifies(client, outsider, chur
         pack = json.loads(archive.read("pack.json"))
         script = archive.read("verify_evidence.py").decode()
         key = archive.read("public_key.txt").decode().strip()
+        page = archive.read("pack.html").decode()
+        css = archive.read("evidence.css").decode()
+    assert '<link rel="stylesheet" href="evidence.css">' in page and "/static/" not in page  # styled offline
+    assert "@media print" in css or "@page" in css
     assert names == {
         "pack.json",
         "verify_evidence.py",
@@ -57,6 +61,7 @@ def test_the_zip_holds_what_an_auditor_needs_and_verifies(client, outsider, chur
         "README.txt",
         "card.md",
         "pack.html",
+        "evidence.css",
     }
     assert "import django" not in script and "from audit" not in script
     assert key == pack["audit"]["public_key"]["ed25519"]
