@@ -97,9 +97,10 @@ def test_after_a_sync_that_read_no_content_it_costs_one_query(checked, django_as
     quiet = SyncRun.objects.create(status=SyncRun.SUCCEEDED, counts={"mlflow_calls": 2})
     with django_assert_num_queries(1):
         tasks.after_sync(quiet.pk)
-    # Stage changes are read once, for out-of-band detection, but trigger no check run.
+    # Stage changes are read once, for out-of-band detection, and re-certifications of versions that left
+    # Production are superseded (one conditional update), but they trigger no check run.
     moved = SyncRun.objects.create(status=SyncRun.SUCCEEDED, counts={"mlflow_calls": 2, "stage_changes": 1})
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         tasks.after_sync(moved.pk)
     busy = SyncRun.objects.create(status=SyncRun.SUCCEEDED, counts={"runs_fetched": 1})
     ModelVersion.objects.filter(pk=version.pk).update(tags={"dataset_version": "v99"})
