@@ -22,9 +22,7 @@ Exit status 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import secrets
 import statistics
 import sys
 import time
@@ -36,22 +34,11 @@ BATCH = 10_000
 
 def _setup_django(args) -> None:
     sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-    if not args.reuse:
-        from portal_db import fresh_database
+    from portal_db import audit_portal
 
-        fresh_database(args.database_url)
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_portal.settings")
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("AUDIT_SIGNING_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    import django
-
-    django.setup()
+    audit_portal(args.database_url, reuse=args.reuse)
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     # DEBUG is off: the page's stylesheet comes from the collected, hashed static files, as in production.
     call_command("collectstatic", interactive=False, verbosity=0)
 

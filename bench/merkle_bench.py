@@ -17,9 +17,7 @@ Exit status 1 when a target is missed.
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import secrets
 import statistics
 import sys
 import time
@@ -37,22 +35,9 @@ def main() -> int:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/registry_portal_merklebench")
     args = parser.parse_args()
     sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-    if not args.reuse:
-        from portal_db import fresh_database
+    from portal_db import audit_portal
 
-        fresh_database(args.database_url)
-    os.environ["DATABASE_URL"] = args.database_url
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_portal.settings")
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))  # DEBUG is off: a key it accepts
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("AUDIT_SIGNING_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    audit_portal(args.database_url, reuse=args.reuse)
     from audit import merkle, tree
     from audit.models import AuditChainHead, MerkleNode, TreeHead
     from audit.services import PendingEvent, Target, record_many
@@ -117,7 +102,9 @@ def main() -> int:
     consistency = (time.perf_counter() - started) * 1000
     merkle.verify_consistency(first.size, head.size, bytes.fromhex(first.root), root, proof)
     print(f"4. consistency proof {first.size:,} → {head.size:,}: {consistency:.2f} ms ({len(proof)} hashes, verified)")
-    print(f"   database: {django.db.connection.vendor}")
+    from django.db import connection
+
+    print(f"   database: {connection.vendor}")
     return 0 if sth <= 1.0 and p95 <= 5.0 else 1
 
 
